@@ -1,0 +1,1 @@
+"""Comparison models the seed papers measure against, registered in ``bench.registry``."""

@@ -1,0 +1,1 @@
+"""Models of the seed papers. Each module registers its builders with ``bench.registry``."""
