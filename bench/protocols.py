@@ -1,0 +1,154 @@
+"""Protocol files: a paper table as a sweep (design.md, "Protocol file").
+
+A protocol YAML lives at ``protocols/<paper>/<name>.yaml`` and is addressed as ``<paper>.<name>``.
+Fields (every key is checked; a typo is an error naming the file and the key):
+
+``title``, ``description``
+``paper``, ``table``    the reported table it reproduces: results/reported/<paper>.yaml, key <table>
+``base``                a partial experiment (see bench.config); omitted fields take defaults
+``grid``                dotted key -> list of values; the Cartesian product gives the cells
+``cells``               alternatively, an explicit list of override dicts (may be combined with grid)
+``eval_variants``       dotted eval key -> list of values, all evaluated on each trained model
+``seeds``               number of seeds (seed values 0..n-1)
+``layout``              rows / columns (dotted keys) and metrics of the generated table
+``scales``              smoke / quick / paper: overrides applied before the grid (budgets only)
+``footnotes``           ways this protocol always differs from the paper
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import ConfigError
+
+PROTOCOLS_DIR = Path(__file__).resolve().parent.parent / "protocols"
+SCALES = ("smoke", "quick", "paper")
+_TOP_KEYS = {"title", "description", "paper", "table", "base", "grid", "cells", "eval_variants",
+             "seeds", "layout", "scales", "footnotes"}
+_LAYOUT_KEYS = {"rows", "columns", "metrics", "labels", "plot"}
+
+
+@dataclass
+class Protocol:
+    """A parsed protocol file. ``layout`` = {rows: [dotted keys], columns: [dotted keys],
+    metrics: [metric names], labels: {dotted key: header}, plot: {...}}."""
+
+    name: str
+    title: str
+    paper: str | None = None
+    table: str | None = None
+    description: str = ""
+    base: dict = field(default_factory=dict)
+    grid: dict[str, list] = field(default_factory=dict)
+    cells: list[dict] = field(default_factory=list)
+    eval_variants: dict[str, list] = field(default_factory=dict)
+    seeds: int = 1
+    layout: dict = field(default_factory=dict)
+    scales: dict[str, dict] = field(default_factory=dict)
+    footnotes: list[str] = field(default_factory=list)
+    path: str = ""
+
+    def cell_overrides(self) -> list[dict[str, Any]]:
+        """The list of cells: explicit ``cells`` x Cartesian product of ``grid``."""
+        keys = list(self.grid)
+        product = [dict(zip(keys, values)) for values in itertools.product(*self.grid.values())]
+        explicit = self.cells or [{}]
+        return [{**c, **g} for c in explicit for g in product]
+
+    def variant_overrides(self) -> list[dict[str, Any]]:
+        keys = list(self.eval_variants)
+        return [dict(zip(keys, v)) for v in itertools.product(*self.eval_variants.values())]
+
+    @property
+    def reported_ref(self) -> str | None:
+        return f"{self.paper}.{self.table}" if self.paper and self.table else None
+
+
+def variant_key(variant: dict[str, Any]) -> str:
+    """Stable string key of an evaluation variant ('' for the plain evaluation)."""
+    return ",".join(f"{k}={variant[k]}" for k in sorted(variant))
+
+
+def protocol_path(name: str, root: Path = PROTOCOLS_DIR) -> Path:
+    paper, dot, rest = name.partition(".")
+    if not dot or not rest:
+        raise ConfigError(f"protocol names look like PAPER.NAME (e.g. dgnet.k), got {name!r}")
+    return root / paper / f"{rest}.yaml"
+
+
+def list_protocols(root: Path = PROTOCOLS_DIR) -> list[str]:
+    return sorted(f"{p.parent.name}.{p.stem}" for p in root.glob("*/*.yaml"))
+
+
+def _check_keys(obj: dict, allowed: set, where: str) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+
+
+def load_protocol(name: str, root: Path = PROTOCOLS_DIR) -> Protocol:
+    """Read and validate ``protocols/<paper>/<name>.yaml``."""
+    path = protocol_path(name, root)
+    if not path.is_file():
+        known = list_protocols(root)
+        raise ConfigError(f"unknown protocol {name!r} (no {path}); known: {', '.join(known) or 'none'}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return parse_protocol(raw, name, str(path))
+
+
+def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
+    from bench.config import validate_partial  # late import: config imports nothing from here
+
+    _check_keys(raw, _TOP_KEYS, where)
+    if "title" not in raw:
+        raise ConfigError(f"{where}: missing key 'title'")
+    base = raw.get("base") or {}
+    validate_partial(base, f"{where}: base")
+    grid = raw.get("grid") or {}
+    if not isinstance(grid, dict):
+        raise ConfigError(f"{where}: grid must map dotted keys to lists")
+    for k, v in grid.items():
+        if not isinstance(v, list) or not v:
+            raise ConfigError(f"{where}: grid.{k} must be a non-empty list")
+        validate_partial({k: v[0]}, f"{where}: grid")
+    cells = raw.get("cells") or []
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        raise ConfigError(f"{where}: cells must be a list of mappings")
+    for i, c in enumerate(cells):
+        validate_partial(c, f"{where}: cells[{i}]")
+    variants = raw.get("eval_variants") or {}
+    for k, v in variants.items():
+        if not k.startswith("eval."):
+            raise ConfigError(f"{where}: eval_variants key {k!r} must start with 'eval.'")
+        if not isinstance(v, list) or not v:
+            raise ConfigError(f"{where}: eval_variants.{k} must be a non-empty list")
+        validate_partial({k: v[0]}, f"{where}: eval_variants")
+    seeds = raw.get("seeds", 1)
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"{where}: seeds must be a positive integer, got {seeds!r}")
+    layout = raw.get("layout") or {}
+    _check_keys(layout, _LAYOUT_KEYS, f"{where}: layout")
+    scales = raw.get("scales") or {}
+    _check_keys(scales, set(SCALES), f"{where}: scales")
+    for s, ov in scales.items():
+        ov = ov or {}
+        if not isinstance(ov, dict):
+            raise ConfigError(f"{where}: scales.{s} must be a mapping of dotted keys")
+        rest = {k: v for k, v in ov.items() if k != "seeds"}
+        validate_partial(rest, f"{where}: scales.{s}")
+        scales[s] = ov
+    footnotes = raw.get("footnotes") or []
+    return Protocol(name=name, title=str(raw["title"]), paper=raw.get("paper"), table=raw.get("table"),
+                    description=str(raw.get("description", "")).strip(), base=base, grid=grid,
+                    cells=cells, eval_variants=variants, seeds=seeds, layout=layout, scales=scales,
+                    footnotes=[str(f) for f in footnotes], path=where)
