@@ -31,6 +31,7 @@ class Sequence:
     camera: int
     keypoints: np.ndarray
     positions: np.ndarray
+    res_w: int = 1000  # image width in pixels: 1 pixel = 2 / res_w normalised units
 
     @property
     def group(self) -> str:
@@ -63,6 +64,7 @@ class PoseDataset:
     train_subjects: list[str]
     test_subjects: list[str]
     validation_subjects: list[str] = field(default_factory=list)
+    resolution: dict[str, list[int]] = field(default_factory=dict)  # subject -> res_w per camera
     path: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -105,9 +107,10 @@ class PoseDataset:
                     if not 0 <= c < n_cam:
                         raise ConfigError(f"unknown camera {c} for {s}/{action} in {self.name}; "
                                           f"valid: 0..{n_cam - 1}")
+                    res_w = self.resolution.get(s, [1000] * n_cam)[c]
                     out.append(Sequence(s, action, c,
                                         self.keypoints[s][action][c][::downsample],
-                                        self.positions[s][action][c][::downsample]))
+                                        self.positions[s][action][c][::downsample], res_w))
         return out
 
     def num_frames(self, subjects: list[str]) -> int:

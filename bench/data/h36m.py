@@ -110,6 +110,7 @@ def build_vp3d_dataset(name: str, folder: Path, file_tag: str, source: str,
     return PoseDataset(name=name, source=source, skeleton=H36M_17, keypoints_layout=H36M_17,
                        fps=fps, keypoints=keypoints, positions=positions, train_subjects=list(train),
                        test_subjects=list(test), validation_subjects=list(validation),
+                       resolution={s: [c.res_w for c in cameras[s]] for s in positions},
                        path=str(folder), notes=notes)
 
 

@@ -1,0 +1,218 @@
+"""Experiments: the resolved configuration of one training + evaluation run.
+
+An experiment = model options + training recipe + dataset + evaluation protocol + seed
+(design.md, "Experiment"). Every field has a documented default below; a protocol or ``--set``
+gives partial overrides with dotted keys (``train.epochs=5``). The resolved form (every default
+filled in, model options completed from the registry) has a stable hash that names its run record.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+from typing import Any, Callable
+
+import yaml
+
+from bench.errors import ConfigError
+
+# Each leaf: (default, validator, doc). Validators return an error string or None.
+
+
+def _int_min(lo):
+    return lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= lo else f"an integer >= {lo}"
+
+
+def _num_min(lo, strict=False):
+    def check(v):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (v > lo if strict else v >= lo)
+        return None if ok else f"a number {'>' if strict else '>='} {lo}"
+    return check
+
+
+def _choice(*options):
+    return lambda v: None if v in options else f"one of {', '.join(map(str, options))}"
+
+
+def _bool(v):
+    return None if isinstance(v, bool) else "true or false"
+
+
+def _str(v):
+    return None if isinstance(v, str) and v else "a non-empty string"
+
+
+def _opt_str_list(v):
+    ok = v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+    return None if ok else "null or a list of strings"
+
+
+def _str_list(v):
+    return None if isinstance(v, list) and all(isinstance(x, str) for x in v) else "a list of strings"
+
+
+def _fraction(v):
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1
+    return None if ok else "a number in (0, 1]"
+
+
+METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc")
+
+SCHEMA: dict[str, tuple[Any, Callable, str]] = {
+    "model.name": ("videopose3d", _str, "registered model name (bench list models)"),
+    "data.dataset": ("standin", _str, "dataset spec NAME or NAME:PATH (bench list datasets)"),
+    "data.source": ("gt", _str, "2D source: gt, det (stand-in) or a VideoPose3D source name"),
+    "data.train_subjects": (None, _opt_str_list, "null = the dataset's standard training subjects"),
+    "data.test_subjects": (None, _opt_str_list, "null = the dataset's standard test subjects"),
+    "data.validation_subjects": ([], _str_list,
+                                 "training subjects held out for best-epoch selection (never test ones)"),
+    "data.actions": (None, _opt_str_list, "null = all; names or group prefixes ('Walk')"),
+    "data.downsample": (1, _int_min(1), "keep every k-th frame, train and test (GAST-Net uses 5)"),
+    "data.exclude_s11_directions": (True, _bool, "h36m only: drop the corrupted S11 Directions video"),
+    "train.epochs": (60, _int_min(1), "training epochs (budgets are epochs, never wall-clock)"),
+    "train.batch_size": (1024, _int_min(1), "training windows per batch"),
+    "train.optimizer": ("adam", _choice("adam", "adamw", "sgd"), "optimiser"),
+    "train.amsgrad": (True, _bool, "AMSGrad variant of Adam (VideoPose3D)"),
+    "train.lr": (1e-3, _num_min(0, strict=True), "initial learning rate"),
+    "train.lr_decay": (0.95, _fraction, "learning rate multiplied by this after every epoch"),
+    "train.weight_decay": (0.0, _num_min(0), "weight decay"),
+    "train.bn_momentum_start": (0.1, _fraction, "BatchNorm momentum at epoch 0"),
+    "train.bn_momentum_end": (0.001, _fraction, "BatchNorm momentum reached at the last epoch "
+                                                "(exponential decay as in VideoPose3D)"),
+    "train.flip": (True, _bool, "flip augmentation: every window appears plain and mirrored"),
+    "train.window_stride": (1, _int_min(1), "use every k-th training window (a recorded shrink)"),
+    "train.grad_clip": (0.0, _num_min(0), "clip gradient norm (0 = off)"),
+    "train.loss": ("mpjpe", _choice("mpjpe", "mse"), "training loss on root-relative 3D"),
+    "eval.flip": (True, _bool, "test-time flip augmentation (average with the mirrored input)"),
+    "eval.averaging": ("action", _choice("action", "frame"),
+                       "action: frame-weighted per action group, unweighted across groups; "
+                       "frame: every test frame weighted equally"),
+    "eval.epoch": ("last", _choice("last", "best"),
+                   "which epoch is evaluated; best = lowest MPJPE on data.validation_subjects"),
+    "eval.noise_sigma": (0.0, _num_min(0), "Gaussian noise (pixels) added to the test 2D input"),
+    "eval.noise_seed": (0, _int_min(0), "seed of the test noise (combined with sigma)"),
+    "eval.metrics": (["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"], _str_list, f"subset of {', '.join(METRICS)}"),
+    "eval.batch_frames": (4096, _int_min(1), "output frames per evaluation forward pass"),
+    "seed": (0, _int_min(0), "random seed (torch, numpy, batch order)"),
+}
+SECTIONS = ("model", "data", "train", "eval")
+
+
+def defaults() -> dict:
+    cfg: dict = {"model": {"options": {}}}
+    for key, (default, _, _) in SCHEMA.items():
+        set_dotted(cfg, key, copy.deepcopy(default))
+    return cfg
+
+
+def get_dotted(cfg: dict, key: str, missing=KeyError):
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            if missing is KeyError:
+                raise KeyError(key)
+            return missing
+        node = node[part]
+    return node
+
+
+def set_dotted(cfg: dict, key: str, value) -> None:
+    parts = key.split(".")
+    node = cfg
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {key}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def flatten(partial: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested or dotted partial config -> {dotted key: value}; model.options stays a leaf per option."""
+    out = {}
+    for k, v in partial.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and key not in ("model.options",) and not key.startswith("model.options."):
+            out.update(flatten(v, key + "."))
+        elif key == "model.options":
+            if not isinstance(v, dict):
+                raise ConfigError("model.options must be a mapping of option -> value")
+            for ok, ov in v.items():
+                out[f"model.options.{ok}"] = ov
+        else:
+            out[key] = v
+    return out
+
+
+def validate_partial(partial: dict, where: str) -> dict[str, Any]:
+    """Check keys and values of a partial config (nested or dotted); returns it flattened."""
+    if not isinstance(partial, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    flat = flatten(partial)
+    for key, value in flat.items():
+        if key.startswith("model.options."):
+            continue  # checked against the model's builder when resolved
+        if key not in SCHEMA:
+            close = difflib.get_close_matches(key, SCHEMA, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+        problem = SCHEMA[key][1](value)
+        if problem:
+            raise ConfigError(f"{where}: {key} must be {problem}, got {value!r}")
+    if "eval.metrics" in flat:
+        bad = [m for m in flat["eval.metrics"] if m not in METRICS]
+        if bad:
+            raise ConfigError(f"{where}: unknown metric(s) {', '.join(bad)}; known: {', '.join(METRICS)}")
+    return flat
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``--set a.b=c`` strings -> {dotted key: YAML-parsed value}."""
+    out = {}
+    for item in items or []:
+        key, eq, raw = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {key}: cannot parse value {raw!r}") from None
+    return out
+
+
+def resolve(*partials: dict, where: str = "config") -> dict:
+    """Merge partial configs (later wins) over the defaults and complete the model options from the
+    registry (unknown options are an error). Returns a new nested dict."""
+    from bench.registry import resolve_options
+
+    cfg = defaults()
+    for partial in partials:
+        for key, value in validate_partial(partial, where).items():
+            if key == "model.name" and value != cfg["model"]["name"]:
+                cfg["model"]["options"] = {}  # options belong to the previous model
+            set_dotted(cfg, key, copy.deepcopy(value))
+    try:
+        cfg["model"]["options"] = resolve_options(cfg["model"]["name"], cfg["model"]["options"])
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    val, test = cfg["data"]["validation_subjects"], cfg["data"]["test_subjects"] or []
+    if set(val) & set(test):
+        raise ConfigError(f"{where}: data.validation_subjects overlaps the test subjects "
+                          f"({', '.join(sorted(set(val) & set(test)))})")
+    if cfg["eval"]["epoch"] == "best" and not val:
+        raise ConfigError(f"{where}: eval.epoch=best needs data.validation_subjects "
+                          f"(training subjects held out; never the test split)")
+    return cfg
+
+
+def config_hash(cfg: dict) -> str:
+    """Stable 12-hex id of a resolved config (JSON with sorted keys)."""
+    blob = json.dumps(cfg, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def diff(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
+    """Leaf differences between two resolved configs: (dotted key, value in a, value in b)."""
+    fa, fb = flatten(a), flatten(b)
+    keys = sorted(set(fa) | set(fb))
+    return [(k, fa.get(k), fb.get(k)) for k in keys if fa.get(k) != fb.get(k)]
