@@ -1,0 +1,1 @@
+"""Reporting: reported (published) tables, generated paper-style tables, and plots."""
