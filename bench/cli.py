@@ -1,0 +1,304 @@
+"""The ``bench`` command line. Logic lives in the package; this module only parses and calls."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+
+RESULTS = Path("results")
+
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _model_opts(items: list[str]) -> dict:
+    from bench.config import parse_set
+
+    return {k.removeprefix("model.options."): v for k, v in parse_set(items).items()}
+
+
+# ---------------------------------------------------------------------------------------------
+def cmd_list(args) -> int:
+    what = args.what
+    if what in ("models", "all"):
+        from bench.registry import get_entry, list_models
+        _print("models:")
+        for name in list_models():
+            e = get_entry(name)
+            params = ", ".join(f"{k}: {v:,}" for k, v in e.params.items())
+            _print(f"  {name:16s} {e.citation}" + (f"  [params {params}]" if params else ""))
+    if what in ("protocols", "all"):
+        from bench.protocols import list_protocols, load_protocol
+        _print("protocols:")
+        for name in list_protocols():
+            _print(f"  {name:34s} {load_protocol(name).title}")
+    if what in ("datasets", "all"):
+        from bench.data import list_datasets
+        _print("datasets:")
+        for name, doc in sorted(list_datasets().items()):
+            _print(f"  {name:10s} {doc}")
+    return 0
+
+
+def _experiment_from_args(args) -> dict:
+    from bench.config import parse_set, resolve
+
+    partial = {"model.name": args.model}
+    if args.data:
+        partial["data.dataset"] = args.data
+    if args.source:
+        partial["data.source"] = args.source
+    if args.epochs:
+        partial["train.epochs"] = args.epochs
+    if args.seed is not None:
+        partial["seed"] = args.seed
+    return resolve(partial, parse_set(args.set), where="command line")
+
+
+def cmd_train(args) -> int:
+    from bench.engine.run import run_experiment
+
+    cfg = _experiment_from_args(args)
+    ckpt = args.checkpoint or str(RESULTS / "checkpoints" / f"{cfg['model']['name']}.pt")
+    _print(f"training {cfg['model']['name']} {cfg['model']['options']} on {cfg['data']['dataset']} "
+           f"({cfg['data']['source']} 2D), {cfg['train']['epochs']} epochs, seed {cfg['seed']}")
+    rec = run_experiment(cfg, runs_dir=args.runs_dir, progress=sys.stderr.isatty(), log=_print,
+                         tb_dir=str(RESULTS / "tb"), checkpoint=ckpt)
+    _print(_format_metrics(rec["metrics"][""]))
+    _print(f"record: {Path(args.runs_dir) / 'adhoc' / 'adhoc' / (rec['id'] + '.json')}; checkpoint: {ckpt}")
+    return 0
+
+
+def _format_metrics(m: dict) -> str:
+    from bench.report.tables import METRIC_NAMES
+    parts = [f"{METRIC_NAMES.get(k, k)} {v:.2f}" for k, v in m.items() if isinstance(v, float)]
+    return "; ".join(parts)
+
+
+def cmd_eval(args) -> int:
+    from bench.config import parse_set, resolve
+    from bench.engine.checkpoint import load_checkpoint
+    from bench.engine.evaluate import evaluate_sequences
+    from bench.engine.run import get_dataset, split_sequences
+
+    model, saved = load_checkpoint(args.checkpoint)
+    partial = {}
+    if args.data:
+        partial["data.dataset"] = args.data
+    if args.source:
+        partial["data.source"] = args.source
+    sets = parse_set(args.set)
+    if any(k.startswith("model.") for k in sets):
+        # a model change would silently evaluate other weights: refuse it loudly
+        load_checkpoint(args.checkpoint, expected_model=resolve(saved, sets, where="--set")["model"])
+    cfg = resolve(saved, partial, sets, where="command line")
+    ds = get_dataset(cfg["data"])
+    _, _, test = split_sequences(ds, cfg["data"])
+    m = evaluate_sequences(model, test, cfg, ds.keypoints_layout, ds.skeleton)
+    if args.json:
+        _print(json.dumps(m, indent=1))
+    else:
+        _print(f"{cfg['model']['name']} on {ds.name} ({ds.source} 2D, {m['frames']} frames): "
+               + _format_metrics(m))
+    return 0
+
+
+def cmd_ablate(args) -> int:
+    from bench.config import parse_set
+    from bench.runner import run_sweep
+
+    res = run_sweep(args.protocol, scale=args.scale, seeds=args.seeds, overrides=parse_set(args.set),
+                    jobs=args.jobs, runs_dir=Path(args.runs_dir), formats=tuple(args.format),
+                    log=_print, progress=sys.stderr.isatty())
+    _print(f"[{args.protocol}] {res.ran} run(s) trained, {res.skipped} skipped, {res.seconds:.0f} s")
+    for p in res.outputs:
+        _print(f"  wrote {p}")
+    if "md" in args.format:
+        md = Path("results/tables") / f"{args.protocol}.md"
+        if md.exists():
+            _print(md.read_text())
+    return 0
+
+
+def cmd_table(args) -> int:
+    from bench.protocols import list_protocols, load_protocol
+    from bench.records import load_records
+    from bench.report.tables import write_index
+    from bench.runner import write_outputs
+
+    names = list_protocols() if args.protocol == "all" else [args.protocol]
+    entries = []
+    for name in names:
+        protocol = load_protocol(name)
+        records = load_records(args.runs_dir, name, args.scale)
+        if not records and args.protocol == "all":
+            continue
+        outs = write_outputs(protocol, records, args.scale, Path("results/tables"),
+                             None if args.no_plots else Path("results/plots"), tuple(args.format))
+        entries.append((protocol, records, outs))
+        for p in outs:
+            _print(f"wrote {p}")
+        if args.protocol != "all" and "md" in args.format:
+            _print(Path("results/tables", f"{name}.md").read_text())
+    if args.protocol == "all":
+        idx = write_index(Path("results/tables"), entries)
+        _print(f"wrote {idx}")
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from bench.profiling import format_profile, profile_model
+
+    res = profile_model(args.model, _model_opts(args.set), device=args.device, batch_size=args.batch,
+                        repeats=args.repeats, warmup=args.warmup, threads=args.threads,
+                        trace_dir=args.trace)
+    if args.json:
+        _print(json.dumps(res, indent=1, default=str))
+    else:
+        _print(format_profile(res))
+    if args.out:
+        from bench.records import write_json_atomic
+        write_json_atomic(args.out, res)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from bench.check import run_check
+
+    ok = run_check(models=args.models or None, update=args.update, log=_print)
+    return 0 if ok else 1
+
+
+def cmd_data(args) -> int:
+    if args.data_cmd == "build-standin":
+        from bench.data.standin_build import build_standin
+        summary = build_standin(out_dir=args.out, sources=args.sources)
+        _print(json.dumps(summary, indent=1, default=str))
+    elif args.data_cmd == "verify-standin":
+        from bench.data.standin_build import verify_standin
+        ok, bad = verify_standin(args.folder) if args.folder else verify_standin()
+        _print("stand-in rebuild matches the committed files bit for bit" if ok
+               else f"stand-in rebuild differs: {', '.join(bad)}")
+        return 0 if ok else 1
+    elif args.data_cmd == "check":
+        from bench.data.check import check_data_folder, format_report
+        problems = check_data_folder(args.path)
+        _print(format_report(problems))
+        return 1 if problems else 0
+    elif args.data_cmd == "info":
+        from bench.data import load_dataset
+        ds = load_dataset(args.spec, source=args.source)
+        _print(f"{ds.name} ({ds.source} 2D) at {ds.path}: {ds.fps:g} fps, "
+               f"{ds.keypoints_layout.num_joints} -> {ds.skeleton.num_joints} joints")
+        for s in ds.subjects():
+            role = "train" if s in ds.train_subjects else "test" if s in ds.test_subjects else "-"
+            _print(f"  {s:12s} {role:5s} {len(ds.actions(s)):3d} sequences x {ds.num_cameras(s)} cameras, "
+                   f"{ds.num_frames([s]):7d} frames")
+        _print(f"  action groups: {', '.join(ds.action_groups())}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Reference harness for 2D->3D pose lifting.")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="list models, protocols or datasets")
+    s.add_argument("what", nargs="?", default="all", choices=["all", "models", "protocols", "datasets"])
+    s.set_defaults(fn=cmd_list)
+
+    s = sub.add_parser("train", help="train one model and evaluate it")
+    s.add_argument("model")
+    s.add_argument("--data", help="dataset spec NAME or NAME:PATH (default standin)")
+    s.add_argument("--source", help="2D source (gt, det, cpn_ft_h36m_dbb, ...)")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field, e.g. model.options.receptive_field=27 or train.lr=5e-4")
+    s.add_argument("--checkpoint", help="where to save the weights (default results/checkpoints/MODEL.pt)")
+    s.add_argument("--runs-dir", default=str(RESULTS / "runs"))
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("eval", help="evaluate a checkpoint")
+    s.add_argument("checkpoint")
+    s.add_argument("--data")
+    s.add_argument("--source")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="eval fields, e.g. eval.noise_sigma=10 or eval.flip=false")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("ablate", help="run a protocol sweep (resumable)")
+    s.add_argument("protocol")
+    s.add_argument("--scale", default="quick", choices=["smoke", "quick", "paper"])
+    s.add_argument("--seeds", type=int)
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    s.add_argument("--jobs", type=int, default=1, help="parallel processes (threads split among them)")
+    s.add_argument("--format", action="append", choices=["md", "latex", "csv"], default=None)
+    s.add_argument("--runs-dir", default=str(RESULTS / "runs"))
+    s.set_defaults(fn=cmd_ablate)
+
+    s = sub.add_parser("table", help="(re)write tables from run records")
+    s.add_argument("protocol", help="protocol name or 'all'")
+    s.add_argument("--scale", default="quick", choices=["smoke", "quick", "paper"])
+    s.add_argument("--format", action="append", choices=["md", "latex", "csv"], default=None)
+    s.add_argument("--runs-dir", default=str(RESULTS / "runs"))
+    s.add_argument("--no-plots", action="store_true")
+    s.set_defaults(fn=cmd_table)
+
+    s = sub.add_parser("profile", help="parameters, FLOPs, latency and throughput of a model")
+    s.add_argument("model")
+    s.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                   help="model option, e.g. receptive_field=27")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--batch", type=int, default=64)
+    s.add_argument("--repeats", type=int, default=10)
+    s.add_argument("--warmup", type=int, default=3)
+    s.add_argument("--threads", type=int)
+    s.add_argument("--trace", metavar="DIR", help="write a torch.profiler trace for TensorBoard")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--out", help="also write the JSON result to this file")
+    s.set_defaults(fn=cmd_profile)
+
+    s = sub.add_parser("check", help="CI regression check against results/golden")
+    s.add_argument("models", nargs="*")
+    s.add_argument("--update", action="store_true", help="rewrite the golden values")
+    s.set_defaults(fn=cmd_check)
+
+    s = sub.add_parser("data", help="build, verify, inspect or validate data")
+    dsub = s.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
+    d = dsub.add_parser("build-standin", help="rebuild the bundled stand-in from the raw packages")
+    d.add_argument("--out")
+    d.add_argument("--sources")
+    d = dsub.add_parser("verify-standin", help="rebuild in a temp folder and compare checksums")
+    d.add_argument("--folder")
+    d = dsub.add_parser("check", help="validate a data folder and list every problem")
+    d.add_argument("path")
+    d = dsub.add_parser("info", help="summarise a dataset")
+    d.add_argument("spec", nargs="?", default="standin")
+    d.add_argument("--source", default="gt")
+    s.set_defaults(fn=cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "format", "unset") is None:
+        args.format = ["md"]
+    try:
+        return args.fn(args)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to continue",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training and evaluation engine: windows, trainer, evaluator, checkpoints, one-experiment runner."""

@@ -1,0 +1,140 @@
+"""One experiment end to end: data, model, training, evaluation variants, run record."""
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.config import config_hash, set_dotted
+from bench.data.dataset import PoseDataset, load_dataset
+from bench.engine.evaluate import evaluate_sequences
+from bench.engine.seed import determinism_flags, seed_everything
+from bench.engine.train import train_model
+from bench.errors import ConfigError
+from bench.protocols import variant_key
+from bench.records import SCHEMA, record_path, write_json_atomic
+from bench.registry import create_model
+
+_DATASETS: dict[tuple, PoseDataset] = {}
+
+
+def get_dataset(data_cfg: dict) -> PoseDataset:
+    """Load (and cache per process) the dataset named in ``data_cfg``."""
+    spec, source = data_cfg["dataset"], data_cfg["source"]
+    key = (spec, source, data_cfg["exclude_s11_directions"])
+    if key not in _DATASETS:
+        opts = {}
+        if spec.partition(":")[0] == "h36m":
+            opts["exclude_s11_directions"] = data_cfg["exclude_s11_directions"]
+        _DATASETS[key] = load_dataset(spec, source=source, **opts)
+    return _DATASETS[key]
+
+
+def split_sequences(ds: PoseDataset, data_cfg: dict):
+    """(train, validation, test) sequences; validation subjects are removed from training."""
+    train = data_cfg["train_subjects"] or ds.train_subjects
+    test = data_cfg["test_subjects"] or ds.test_subjects
+    val = data_cfg["validation_subjects"]
+    bad = [s for s in val if s not in train]
+    if bad:
+        raise ConfigError(f"data.validation_subjects {', '.join(bad)} must be training subjects "
+                          f"({', '.join(train)})")
+    train = [s for s in train if s not in val]
+    if not train:
+        raise ConfigError("no training subjects left after removing data.validation_subjects")
+    kw = dict(actions=data_cfg["actions"], downsample=data_cfg["downsample"])
+    return (ds.sequences(train, **kw), ds.sequences(val, **kw) if val else [],
+            ds.sequences(test, **kw))
+
+
+def machine_info() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
+            "python": platform.python_version(), "platform": platform.platform()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def git_revision() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parent, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def experiment_id(cfg: dict, variants: list[dict]) -> str:
+    return config_hash({"config": cfg, "variants": variants})
+
+
+def check_model_fits(model, ds: PoseDataset) -> None:
+    j_in, j_out = ds.keypoints_layout.num_joints, ds.skeleton.num_joints
+    if getattr(model, "num_joints_in", j_in) != j_in or getattr(model, "num_joints_out", j_out) != j_out:
+        raise ConfigError(f"model expects {model.num_joints_in} input / {model.num_joints_out} output "
+                          f"joints but dataset {ds.name} has {j_in} / {j_out} "
+                          f"(set model.options.num_joints_in / num_joints_out)")
+
+
+def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: str | None = None,
+                   scale: str = "adhoc", cell: dict | None = None, shrinks: list[str] | None = None,
+                   runs_dir: str | os.PathLike = "results/runs", progress: bool = False, log=None,
+                   tb_dir: str | None = None, checkpoint: str | None = None) -> dict:
+    """Train and evaluate one resolved experiment; write and return its run record."""
+    variants = variants or [{}]
+    run_id = experiment_id(cfg, variants)
+    t0 = time.time()
+    seed_everything(cfg["seed"])
+    ds = get_dataset(cfg["data"])
+    train_seqs, val_seqs, test_seqs = split_sequences(ds, cfg["data"])
+    model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
+    check_model_fits(model, ds)
+    writer = None
+    if tb_dir:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(Path(tb_dir) / (protocol or "adhoc") / scale / run_id))
+    try:
+        result = train_model(model, cfg, train_seqs, val_seqs, ds.keypoints_layout, ds.skeleton,
+                             progress=progress, writer=writer, log=log)
+    finally:
+        if writer is not None:
+            writer.close()
+    metrics = {}
+    for variant in variants:
+        vcfg = copy.deepcopy(cfg)
+        for k, v in variant.items():
+            set_dotted(vcfg, k, v)
+        metrics[variant_key(variant)] = evaluate_sequences(model, test_seqs, vcfg, ds.keypoints_layout,
+                                                           ds.skeleton, variant=variant)
+    if checkpoint:
+        from bench.engine.checkpoint import save_checkpoint
+        save_checkpoint(checkpoint, model, cfg, result.best_epoch or cfg["train"]["epochs"])
+    steps = result.batch_time_s + result.step_time_s
+    record = {
+        "schema": SCHEMA, "id": run_id, "protocol": protocol, "scale": scale, "cell": cell or {},
+        "seed": cfg["seed"], "config": cfg, "variants": variants, "metrics": metrics,
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "curve": result.curve, "epochs": cfg["train"]["epochs"], "best_epoch": result.best_epoch,
+        "train_windows": result.num_windows,
+        "timing": {"batch_build_s": result.batch_time_s, "step_s": result.step_time_s,
+                   "batch_build_fraction": result.batch_time_s / steps if steps else None},
+        "wall_time_s": time.time() - t0, "machine": machine_info(),
+        "versions": {"torch": torch.__version__, "numpy": np.__version__},
+        "determinism": determinism_flags(), "git": git_revision(), "shrinks": shrinks or [],
+        "dataset": {"name": ds.name, "path": ds.path, "notes": ds.notes,
+                    "train_sequences": len(train_seqs), "test_sequences": len(test_seqs)},
+    }
+    write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)
+    return record

@@ -1,0 +1,143 @@
+"""The training loop (VideoPose3D recipe, model-specs.md section 3.1).
+
+Adam (optionally AMSGrad) with the learning rate multiplied by ``lr_decay`` after every epoch;
+BatchNorm momentum decayed exponentially from ``bn_momentum_start`` to ``bn_momentum_end``; loss =
+MPJPE on root-relative 3D in metres. Single-frame windows go through the model's fast strided path
+automatically (the model picks it when the input length equals its receptive field).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.data.dataset import Sequence
+from bench.engine.windows import WindowBatcher
+from bench.skeleton import Skeleton
+
+
+@dataclass
+class TrainResult:
+    curve: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_state: dict | None = None
+    batch_time_s: float = 0.0
+    step_time_s: float = 0.0
+    num_windows: int = 0
+
+
+def make_optimizer(model: nn.Module, train_cfg: dict) -> torch.optim.Optimizer:
+    name, lr, wd = train_cfg["optimizer"], train_cfg["lr"], train_cfg["weight_decay"]
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, amsgrad=train_cfg["amsgrad"], weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, amsgrad=train_cfg["amsgrad"], weight_decay=wd)
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=wd)
+
+
+def bn_momentum(epoch: int, epochs: int, start: float, end: float) -> float:
+    """VideoPose3D's decay: start * exp(-(epoch / epochs) * ln(start / end))."""
+    return start * math.exp(-(epoch / epochs) * math.log(start / end))
+
+
+def set_bn_momentum(model: nn.Module, momentum: float) -> None:
+    if hasattr(model, "set_bn_momentum"):
+        model.set_bn_momentum(momentum)
+        return
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = momentum
+
+
+def training_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "mse":
+        return ((pred - target) ** 2).mean()
+    return torch.norm(pred - target, dim=-1).mean()  # MPJPE in metres (Protocol 1 as a loss)
+
+
+def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seqs: list[Sequence],
+                keypoints_layout: Skeleton, skeleton: Skeleton, progress: bool = False,
+                writer=None, log=None) -> TrainResult:
+    """Train ``model`` in place for ``cfg['train']['epochs']`` epochs; returns the curve.
+
+    With ``eval.epoch == 'best'`` the state of the epoch with the lowest validation MPJPE is kept
+    (validation subjects are training subjects held out, never the test split).
+    """
+    from bench.engine.evaluate import evaluate_sequences
+
+    tc = cfg["train"]
+    out_frames = getattr(model, "train_out_frames", 1)
+    batcher = WindowBatcher(train_seqs, model.receptive_field, model.causal_shift, keypoints_layout,
+                            skeleton, tc["batch_size"], out_frames=out_frames, flip=tc["flip"],
+                            window_stride=tc["window_stride"])
+    opt = make_optimizer(model, tc)
+    rng = np.random.RandomState(cfg["seed"])
+    result = TrainResult(num_windows=batcher.num_windows)
+    best = math.inf
+    epochs = tc["epochs"]
+    max_norm = getattr(model, "apply_max_norm", None)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=epochs * len(batcher), unit="batch", leave=False, dynamic_ncols=True)
+    batch_time = step_time = 0.0
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        set_bn_momentum(model, bn_momentum(epoch, epochs, tc["bn_momentum_start"], tc["bn_momentum_end"]))
+        model.train()
+        total, count = 0.0, 0
+        tb = time.perf_counter()
+        for x, y in batcher.batches(rng):
+            ts = time.perf_counter()
+            batch_time += ts - tb
+            pred = model(x)
+            loss = training_loss(pred, y, tc["loss"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc["grad_clip"] > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), tc["grad_clip"])
+            opt.step()
+            if max_norm is not None:
+                max_norm()
+            tb = time.perf_counter()
+            step_time += tb - ts
+            with torch.no_grad():
+                err = torch.norm(pred - y, dim=-1).mean().item()
+            total += err * len(x)
+            count += len(x)
+            if bar is not None:
+                bar.update(1)
+                bar.set_description(f"epoch {epoch + 1}/{epochs} train {1000 * total / count:.1f} mm")
+        lr = opt.param_groups[0]["lr"]
+        row = {"epoch": epoch + 1, "train_mpjpe": 1000 * total / max(count, 1), "val_mpjpe": None,
+               "lr": lr, "time_s": time.perf_counter() - t0}
+        if val_seqs:
+            val = evaluate_sequences(model, val_seqs, cfg, keypoints_layout, skeleton,
+                                     metrics=("mpjpe",), variant={})
+            row["val_mpjpe"] = val["mpjpe"]
+            if cfg["eval"]["epoch"] == "best" and val["mpjpe"] < best:
+                best = val["mpjpe"]
+                result.best_epoch = epoch + 1
+                result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        result.curve.append(row)
+        if writer is not None:
+            writer.add_scalar("train/mpjpe_mm", row["train_mpjpe"], epoch + 1)
+            writer.add_scalar("train/lr", lr, epoch + 1)
+            if row["val_mpjpe"] is not None:
+                writer.add_scalar("val/mpjpe_mm", row["val_mpjpe"], epoch + 1)
+        if log is not None:
+            val_txt = f", val {row['val_mpjpe']:.1f} mm" if row["val_mpjpe"] is not None else ""
+            log(f"epoch {epoch + 1}/{epochs}: train {row['train_mpjpe']:.1f} mm{val_txt}, "
+                f"lr {lr:.2e}, {row['time_s']:.1f} s")
+        for g in opt.param_groups:
+            g["lr"] *= tc["lr_decay"]
+    if bar is not None:
+        bar.close()
+    result.batch_time_s, result.step_time_s = batch_time, step_time
+    if result.best_state is not None:
+        model.load_state_dict(result.best_state)
+    return result

@@ -1,0 +1,108 @@
+"""Training windows with edge padding, and flip augmentation (model-specs.md section 5.5).
+
+Output frame t of a sequence is predicted from input frames [t - pad - shift, t + pad - shift]
+where pad = (receptive_field - 1) // 2 and shift = the model's causal shift (0 for centred models,
+pad for causal ones). Frames outside the video are filled by repeating the edge frame.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bench.data.dataset import Sequence
+from bench.skeleton import Skeleton
+
+
+def root_relative(positions: np.ndarray) -> np.ndarray:
+    """(F, J, 3) camera-frame positions -> joints relative to joint 0, with joint 0 set to 0."""
+    assert positions.ndim == 3 and positions.shape[-1] == 3, positions.shape
+    return (positions - positions[:, :1]).astype(np.float32)
+
+
+def pad_sequence(keypoints: np.ndarray, receptive_field: int, causal_shift: int,
+                 extra: int = 0) -> np.ndarray:
+    """Edge-pad (F, J, 2) keypoints so that every output frame has a full window.
+
+    ``extra`` adds frames on the right for models whose window yields several outputs.
+    """
+    pad = (receptive_field - 1) // 2
+    left, right = pad + causal_shift, pad - causal_shift + extra
+    return np.pad(keypoints, ((left, right), (0, 0), (0, 0)), mode="edge")
+
+
+def flip_pose(x: torch.Tensor, perm: np.ndarray) -> torch.Tensor:
+    """Mirror poses (..., J, C): negate x and swap left/right joints."""
+    out = x[..., perm, :].clone()
+    out[..., 0] *= -1
+    return out
+
+
+class WindowBatcher:
+    """Shuffled batches of training windows over a set of sequences.
+
+    Arguments:
+        sequences -- the training sequences (windows never cross sequence boundaries)
+        receptive_field -- input frames per output frame
+        causal_shift -- frames the window is shifted into the past
+        out_frames -- consecutive output frames per window (1 for single-frame training)
+        flip -- every window also appears mirrored (VideoPose3D's augmentation)
+        window_stride -- use every k-th window (a recorded budget shrink)
+    """
+
+    def __init__(self, sequences: list[Sequence], receptive_field: int, causal_shift: int,
+                 keypoints_layout: Skeleton, skeleton: Skeleton, batch_size: int,
+                 out_frames: int = 1, flip: bool = True, window_stride: int = 1):
+        assert sequences, "no training sequences"
+        self.rf, self.out_frames = receptive_field, out_frames
+        self.batch_size, self.flip = batch_size, flip
+        self.kps_perm = keypoints_layout.flip_permutation()
+        self.joint_perm = skeleton.flip_permutation()
+        inputs, targets, starts, tstarts = [], [], [], []
+        in_off = t_off = 0
+        for seq in sequences:
+            n = len(seq)
+            kp = pad_sequence(seq.keypoints, receptive_field, causal_shift)
+            inputs.append(kp)
+            targets.append(root_relative(seq.positions))
+            # one window per block of out_frames output frames; a partial last block is shifted
+            # back so it stays inside the sequence
+            first = np.arange(0, n, out_frames)
+            first = np.minimum(first, max(n - out_frames, 0))
+            starts.append(in_off + first)
+            tstarts.append(t_off + first)
+            in_off += len(kp)
+            t_off += n
+        self.inputs = torch.from_numpy(np.concatenate(inputs).astype(np.float32))
+        self.targets = torch.from_numpy(np.concatenate(targets))
+        self.starts = np.concatenate(starts)[::window_stride]
+        self.tstarts = np.concatenate(tstarts)[::window_stride]
+        self.in_len = receptive_field + out_frames - 1
+
+    def __len__(self) -> int:
+        n = len(self.starts) * (2 if self.flip else 1)
+        return (n + self.batch_size - 1) // self.batch_size
+
+    @property
+    def num_windows(self) -> int:
+        return len(self.starts) * (2 if self.flip else 1)
+
+    def batches(self, rng: np.random.RandomState):
+        """Yield (inputs (B, T, J, 2), targets (B, out_frames, J, 3)) for one epoch."""
+        n = len(self.starts)
+        order = rng.permutation(n * 2 if self.flip else n)
+        in_ar = torch.arange(self.in_len)
+        out_ar = torch.arange(self.out_frames)
+        starts = torch.from_numpy(self.starts)
+        tstarts = torch.from_numpy(self.tstarts)
+        for b in range(0, len(order), self.batch_size):
+            sel = torch.from_numpy(order[b:b + self.batch_size])
+            flipped = sel >= n
+            idx = torch.where(flipped, sel - n, sel)
+            x = self.inputs[(starts[idx][:, None] + in_ar).reshape(-1)]
+            x = x.view(len(idx), self.in_len, *self.inputs.shape[1:])
+            y = self.targets[(tstarts[idx][:, None] + out_ar).reshape(-1)]
+            y = y.view(len(idx), self.out_frames, *self.targets.shape[1:])
+            if self.flip and bool(flipped.any()):
+                x[flipped] = flip_pose(x[flipped], self.kps_perm)
+                y[flipped] = flip_pose(y[flipped], self.joint_perm)
+            yield x, y

@@ -1,0 +1,195 @@
+"""Sweeps: a protocol at a scale -> resolved experiments -> run records -> table.
+
+Cells whose record already exists are skipped, so an interrupted sweep (Ctrl-C or kill -9) started
+again finishes the missing cells only and ends with the same table. Records are written atomically
+by the worker that finished the cell; nothing else is written until the table at the end.
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from bench.config import diff, resolve
+from bench.engine.run import experiment_id
+from bench.errors import ConfigError
+from bench.protocols import Protocol, load_protocol
+from bench.records import load_records, record_path
+
+RESULTS = Path("results")
+
+
+@dataclass
+class Job:
+    cfg: dict
+    cell: dict
+    seed: int
+    variants: list[dict]
+    shrinks: list[str]
+    id: str
+    path: Path
+    label: str = ""
+
+
+@dataclass
+class SweepResult:
+    protocol: str
+    scale: str
+    ran: int = 0
+    skipped: int = 0
+    records: list[dict] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def scale_overrides(protocol: Protocol, scale: str) -> tuple[dict, int]:
+    ov = dict(protocol.scales.get(scale) or {})
+    seeds = ov.pop("seeds", protocol.seeds)
+    return ov, seeds
+
+
+def describe_shrinks(paper_cfg: dict, cfg: dict, scale: str) -> list[str]:
+    """Every way the scaled config differs from the paper-scale one (seed excluded)."""
+    return [f"{k} {a} -> {b} ({scale})" for k, a, b in diff(paper_cfg, cfg) if k != "seed"]
+
+
+def _for_model(scale_ov: dict, model_name: str) -> dict:
+    """A scale's ``model.options.X`` keys apply to the cells whose model has option X (a protocol
+    comparing several models shrinks each one's own width)."""
+    from bench.registry import get_entry
+
+    opts = get_entry(model_name).defaults
+    return {k: v for k, v in scale_ov.items()
+            if not k.startswith("model.options.") or k.split(".", 2)[2] in opts}
+
+
+def _check_scale_options(protocol: Protocol, scale_ov: dict, cells: list[dict], scale: str) -> None:
+    from bench.registry import get_entry
+
+    names = {resolve(protocol.base, c, where=protocol.path)["model"]["name"] for c in cells}
+    for k in scale_ov:
+        if k.startswith("model.options."):
+            opt = k.split(".", 2)[2]
+            if not any(opt in get_entry(n).defaults for n in names):
+                raise ConfigError(f"{protocol.path}: scales.{scale}.{k}: no model of this protocol "
+                                  f"({', '.join(sorted(names))}) has option {opt!r}")
+
+
+def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: dict | None = None,
+         runs_dir: Path = RESULTS / "runs") -> list[Job]:
+    """Resolve every cell x seed of ``protocol`` at ``scale`` (validates everything up front)."""
+    from bench.registry import create_model
+    import torch
+
+    if scale not in ("smoke", "quick", "paper"):
+        raise ConfigError(f"unknown scale {scale!r}; use smoke, quick or paper")
+    overrides = overrides or {}
+    scale_ov, n_seeds = scale_overrides(protocol, scale)
+    paper_ov, _ = scale_overrides(protocol, "paper")
+    if seeds is not None:
+        if seeds < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+        n_seeds = seeds
+    variants = protocol.variant_overrides()
+    cells = protocol.cell_overrides()
+    _check_scale_options(protocol, scale_ov, cells, scale)
+    jobs, checked = [], set()
+    for cell in cells:
+        where = f"{protocol.path}: cell {cell}" if cell else protocol.path
+        model_name = resolve(protocol.base, cell, where=where)["model"]["name"]
+        for seed in range(n_seeds):
+            # Order: base < cell < scale < --set. A scale only shrinks budgets, so it wins over a
+            # cell's paper recipe; the user's --set wins over everything.
+            cfg = resolve(protocol.base, cell, _for_model(scale_ov, model_name), overrides,
+                          {"seed": seed}, where=where)
+            paper = resolve(protocol.base, cell, _for_model(paper_ov, model_name), overrides,
+                            {"seed": seed}, where=where)
+            key = repr(cfg["model"])
+            if key not in checked:  # build once on the meta device: catches invalid option values
+                with torch.device("meta"):
+                    create_model(cfg["model"]["name"], **cfg["model"]["options"])
+                checked.add(key)
+            run_id = experiment_id(cfg, variants)
+            label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.items()) or "base"
+            jobs.append(Job(cfg, cell, seed, variants, describe_shrinks(paper, cfg, scale), run_id,
+                            record_path(runs_dir, protocol.name, scale, run_id), f"{label} seed={seed}"))
+    return jobs
+
+
+def _worker(job: Job, protocol: str, scale: str, runs_dir: str, threads: int, tb_dir: str | None):
+    import torch
+
+    from bench.engine.run import run_experiment
+    torch.set_num_threads(threads)
+    rec = run_experiment(job.cfg, variants=job.variants, protocol=protocol, scale=scale,
+                         cell=job.cell, shrinks=job.shrinks, runs_dir=runs_dir, tb_dir=tb_dir)
+    return rec["id"], rec["wall_time_s"]
+
+
+def run_sweep(name: str, scale: str = "quick", seeds: int | None = None, overrides: dict | None = None,
+              jobs: int = 1, runs_dir: Path = RESULTS / "runs", tables_dir: Path = RESULTS / "tables",
+              plots_dir: Path = RESULTS / "plots", tb_dir: str | None = str(RESULTS / "tb"),
+              formats=("md",), log=print, progress: bool = True) -> SweepResult:
+    """Run the missing cells of protocol ``name`` and write its table (and plot)."""
+    protocol = load_protocol(name)
+    all_jobs = plan(protocol, scale, seeds, overrides, Path(runs_dir))
+    todo = [j for j in all_jobs if not j.path.exists()]
+    res = SweepResult(protocol=name, scale=scale, skipped=len(all_jobs) - len(todo))
+    t0 = time.time()
+    log(f"[{name}] {scale}: {len(all_jobs)} runs ({res.skipped} already done, {len(todo)} to run)")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // jobs)
+    if jobs == 1:
+        import torch
+
+        from bench.engine.run import run_experiment
+        torch.set_num_threads(threads)
+        for i, job in enumerate(todo, 1):
+            tj = time.time()
+            run_experiment(job.cfg, variants=job.variants, protocol=name, scale=scale, cell=job.cell,
+                           shrinks=job.shrinks, runs_dir=runs_dir, tb_dir=tb_dir, progress=progress)
+            res.ran += 1
+            log(f"[{name}] {i}/{len(todo)} {job.label}: done in {time.time() - tj:.0f} s")
+    elif todo:
+        ctx = get_context("spawn")  # fork after torch's thread pool started can deadlock
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            pending = {pool.submit(_worker, j, name, scale, str(runs_dir), threads, tb_dir): j for j in todo}
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        job = pending.pop(fut)
+                        _, secs = fut.result()
+                        res.ran += 1
+                        log(f"[{name}] {res.ran}/{len(todo)} {job.label}: done in {secs:.0f} s")
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+    res.records = [r for r in load_records(runs_dir, name, scale) if r["id"] in {j.id for j in all_jobs}]
+    res.outputs = write_outputs(protocol, res.records, scale, tables_dir, plots_dir, formats)
+    res.seconds = time.time() - t0
+    return res
+
+
+def write_outputs(protocol: Protocol, records: list[dict], scale: str, tables_dir: Path,
+                  plots_dir: Path | None, formats=("md",)) -> list[Path]:
+    """Table(s) and plot of one protocol from its records."""
+    from bench.report.reported import get_reported_table
+    from bench.report.tables import build_table, write_table
+
+    reported = get_reported_table(protocol.paper, protocol.table) if protocol.reported_ref else None
+    outputs = list(write_table(protocol, records, reported, scale, Path(tables_dir), formats=formats))
+    if plots_dir is not None and records:
+        from bench.report.plots import plot_curves, plot_protocol
+        table = build_table(protocol, records, reported, scale)
+        outputs.append(plot_protocol(table, Path(plots_dir) / f"{protocol.name}.png") or
+                       Path(plots_dir) / f"{protocol.name}.png")
+        outputs.append(plot_curves(records, Path(plots_dir) / f"{protocol.name}.curves.png") or
+                       Path(plots_dir) / f"{protocol.name}.curves.png")
+    return outputs
