@@ -1,0 +1,104 @@
+"""``bench check``: the CI regression check.
+
+For every registered model with a golden entry (results/golden/<model>.yaml) it trains the entry's
+smoke-scale experiment with its fixed seed and compares the metrics with the recorded values within
+the stated tolerance; for every registered model it rebuilds each preset with published parameter
+metadata and compares the count exactly. Prints a table of what it compared.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from bench.config import resolve
+from bench.errors import ConfigError, DataError
+
+GOLDEN_DIR = Path(__file__).resolve().parent.parent / "results" / "golden"
+_KEYS = {"model", "description", "experiment", "expected", "tolerance_mm"}
+
+
+def load_golden(path: Path) -> dict:
+    try:
+        g = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise DataError(f"{path}: unreadable golden entry ({e})") from None
+    if not isinstance(g, dict):
+        raise DataError(f"{path}: expected a mapping")
+    unknown = set(g) - _KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; allowed {', '.join(sorted(_KEYS))}")
+    for k in ("model", "experiment", "tolerance_mm"):
+        if k not in g:
+            raise ConfigError(f"{path}: missing key {k!r}")
+    return g
+
+
+def param_checks(models: list[str] | None = None) -> list[dict]:
+    """Rebuild each preset that has a published parameter count; exact comparison."""
+    import torch
+
+    from bench.registry import create_model, get_entry, list_models
+
+    rows = []
+    for name in models or list_models():
+        entry = get_entry(name)
+        for preset, expected in entry.params.items():
+            opts = yaml.safe_load("{" + preset.replace("=", ": ") + "}") if preset else {}
+            with torch.device("meta"):
+                model = create_model(name, **opts)
+            got = sum(p.numel() for p in model.parameters())
+            rows.append({"check": f"{name} params ({preset})", "expected": expected, "got": got,
+                         "tolerance": "exact", "ok": got == expected})
+    return rows
+
+
+def golden_checks(models: list[str] | None = None, update: bool = False, log=print) -> list[dict]:
+    from bench.engine.run import run_experiment
+
+    rows = []
+    for path in sorted(GOLDEN_DIR.glob("*.yaml")):
+        g = load_golden(path)
+        if models and g["model"] not in models:
+            continue
+        cfg = resolve({"model.name": g["model"]}, g["experiment"], where=str(path))
+        log(f"check: training {path.stem} (smoke, seed {cfg['seed']})")
+        with tempfile.TemporaryDirectory() as tmp:
+            rec = run_experiment(cfg, runs_dir=tmp)
+        got = rec["metrics"][""]
+        if update:
+            g["expected"] = {k: round(got[k], 3) for k in ("mpjpe", "p_mpjpe") if k in got}
+            g["expected"]["params"] = rec["params"]
+            path.write_text(yaml.safe_dump(g, sort_keys=False))
+        exp = g.get("expected") or {}
+        if not exp:
+            raise ConfigError(f"{path}: no expected values; run `bench check --update`")
+        tol = float(g["tolerance_mm"])
+        for k, v in exp.items():
+            if k == "params":
+                rows.append({"check": f"{path.stem} smoke params", "expected": v, "got": rec["params"],
+                             "tolerance": "exact", "ok": rec["params"] == v})
+            else:
+                rows.append({"check": f"{path.stem} smoke {k} (mm)", "expected": v, "got": round(got[k], 3),
+                             "tolerance": f"±{tol}", "ok": abs(got[k] - v) <= tol})
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    from tabulate import tabulate
+
+    body = [[("ok" if r["ok"] else "FAIL"), r["check"], r["expected"], r["got"], r["tolerance"]] for r in rows]
+    return tabulate(body, headers=["", "check", "expected", "got", "tolerance"], tablefmt="github")
+
+
+def run_check(models: list[str] | None = None, update: bool = False, log=print) -> bool:
+    rows = param_checks(models) + golden_checks(models, update, log)
+    log(format_rows(rows))
+    failed = [r for r in rows if not r["ok"]]
+    if failed:
+        for r in failed:
+            log(f"FAILED {r['check']}: expected {r['expected']}, got {r['got']} ({r['tolerance']})")
+    else:
+        log(f"all {len(rows)} checks passed")
+    return not failed
