@@ -1,2 +1,2 @@
 """Imports every loader module so that its ``@register_loader`` runs."""
-from bench.data import h36m, standin  # noqa: F401
+from bench.data import h36m, humaneva, mpi3dhp, standin  # noqa: F401
