@@ -8,6 +8,7 @@ optionally ``layout_name``).
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 import zipfile
 from pathlib import Path
@@ -31,7 +32,7 @@ def load_npz_item(path: str | os.PathLike, key: str, required: bool = True):
             value = f[key]
     except DataError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as e:
         raise DataError(f"{path}: not a readable npz file ({type(e).__name__}: {e})") from None
     if value.dtype == object and value.shape == ():
         value = value.item()
