@@ -1,0 +1,277 @@
+"""Plots of a protocol's table and of its runs' training curves (matplotlib, Agg, PNG).
+
+``plot_protocol`` draws, per metric, the reproduced mean ± std against the layout's first row key (or
+``layout.plot.x``), one line per column group, and the paper's numbers as hollow markers. When the runs'
+dataset is not the paper's (the stand-in instead of Human3.6M) the paper's numbers get their own y axis
+on the right: only orderings and trends are comparable then, not absolute values.
+``plot_curves`` draws train and validation MPJPE per epoch, one line per grid cell (mean over seeds).
+
+``layout.plot`` options: ``x`` (dotted row key on the x axis), ``metrics`` (subset of layout.metrics),
+``logx`` (true / false; default: log when the x values are positive and span a factor >= 8).
+Files are written atomically (temporary name in the same folder, then ``os.replace``).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from bench.report.tables import (METRIC_NAMES, Table, _norm_dataset, build_table, fmt_key_value)
+
+_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#7f7f7f", "#bcbd22"]
+
+
+def _save_atomic(fig: Figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        fig.savefig(tmp, format="png", dpi=120)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _as_table(obj: Any) -> Table:
+    if isinstance(obj, Table):
+        return obj
+    if isinstance(obj, dict):
+        return build_table(obj["protocol"], obj["records"], obj.get("reported_table"), obj["scale"])
+    if isinstance(obj, (tuple, list)) and len(obj) == 4:
+        return build_table(*obj)
+    raise TypeError("plot_protocol expects a Table, (protocol, records, reported_table, scale) or a dict "
+                    "with those keys")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _scale_value(metric: str, v: float | None) -> float | None:
+    if v is None:
+        return None
+    return v / 1e6 if metric in ("params", "flops_per_frame") else v
+
+
+def _axis_label(metric: str) -> str:
+    name = METRIC_NAMES.get(metric, metric)
+    if metric == "params":
+        return "Params (M)"
+    if metric == "flops_per_frame":
+        return "FLOPs/frame (M)"
+    return name
+
+
+def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
+    """Reproduced (mean ± std) and reported values of one protocol's table; returns the PNG path."""
+    table = _as_table(table_or_inputs)
+    opts = table.plot or {}
+    metrics = [m for m in (opts.get("metrics") or table.metrics) if m in table.metrics] or table.metrics
+    x_key = opts.get("x") if opts.get("x") in table.row_keys else (table.row_keys[0] if table.row_keys else None)
+    xi = table.row_keys.index(x_key) if x_key else None
+
+    # x positions: numeric when every x value is a number, categorical otherwise.
+    x_values: list = []
+    for row in table.rows:
+        v = row[xi] if xi is not None else ""
+        if not any(v == u for u in x_values):
+            x_values.append(v)
+    numeric = bool(x_values) and all(_is_num(v) for v in x_values)
+    logx = opts.get("logx")
+    if logx is None:
+        logx = numeric and all(v > 0 for v in x_values) and max(x_values) / min(x_values) >= 8
+    pos = {i: (float(v) if numeric else float(i)) for i, v in enumerate(x_values)}
+
+    def xpos(v):
+        for i, u in enumerate(x_values):
+            if u == v:
+                return pos[i]
+        return None
+
+    # Series: the other row keys x column groups.
+    series: list[tuple[tuple, tuple]] = []
+    for row in table.rows:
+        rest = tuple(v for i, v in enumerate(row) if i != xi)
+        for cols in table.column_groups:
+            if (rest, cols) not in series:
+                series.append((rest, cols))
+
+    def series_label(rest: tuple, cols: tuple) -> str:
+        parts = [f"{table.label(k)}={fmt_key_value(v)}" for k, v in
+                 zip([k for k in table.row_keys if k != x_key], rest)]
+        parts += [fmt_key_value(v) for v in cols]
+        return ", ".join(p for p in parts if p) or "_nolegend_"
+
+    other_data = bool(table.reported_dataset) and any(
+        _norm_dataset(d) != _norm_dataset(table.reported_dataset) for d in table.datasets)
+    n = max(1, len(metrics))
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    width = max(7.5, 5.2 * ncols + (0.8 if other_data else 0))
+    fig = Figure(figsize=(width, 4.2 * nrows + 1.2), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+
+    any_reported = False
+    drawn_axes = []
+    for ax, metric in zip(axes.flat, metrics):
+        rax = ax.twinx() if (other_data and table.has_reported) else ax
+        drawn_axes += [ax] if rax is ax else [ax, rax]
+        drew_rep = False
+        for si, (rest, cols) in enumerate(series):
+            color = _COLORS[si % len(_COLORS)]
+            xs, ys, es, rxs, rys = [], [], [], [], []
+            for row in table.rows:
+                if tuple(v for i, v in enumerate(row) if i != xi) != rest:
+                    continue
+                c = table.cells.get((row, cols, metric))
+                if c is None:
+                    continue
+                x = xpos(row[xi] if xi is not None else "")
+                if c.mean is not None:
+                    xs.append(x)
+                    ys.append(_scale_value(metric, c.mean))
+                    es.append(_scale_value(metric, c.std) or 0.0)
+                if c.reported is not None:
+                    rxs.append(x)
+                    rys.append(_scale_value(metric, c.reported))
+            if xs:
+                order = sorted(range(len(xs)), key=lambda i: xs[i])
+                ax.errorbar([xs[i] for i in order], [ys[i] for i in order], yerr=[es[i] for i in order],
+                            color=color, marker="o", ms=5, capsize=3, lw=1.6,
+                            label=series_label(rest, cols))
+            if rxs:
+                order = sorted(range(len(rxs)), key=lambda i: rxs[i])
+                rax.plot([rxs[i] for i in order], [rys[i] for i in order], color=color, ls=":", lw=1,
+                         marker="s", ms=7, mfc="none", mew=1.5,
+                         label=None if xs else (series_label(rest, cols) + " (paper only)").lstrip("_"))
+                drew_rep = True
+        any_reported |= drew_rep
+        ax.set_title(METRIC_NAMES.get(metric, metric), fontsize=10)
+        ax.set_ylabel(f"reproduced: {_axis_label(metric)}" if other_data and drew_rep else _axis_label(metric))
+        if rax is not ax:
+            if drew_rep:
+                rax.set_ylabel(f"paper ({table.reported_dataset}): {_axis_label(metric)}", color="#555555")
+                rax.tick_params(axis="y", colors="#555555")
+            else:
+                rax.set_visible(False)
+        ax.set_xlabel(table.label(x_key) if x_key else "")
+        if numeric:
+            if logx:
+                ax.set_xscale("log")
+            ax.set_xticks([pos[i] for i in range(len(x_values))])
+            ax.set_xticklabels([fmt_key_value(v) for v in x_values])
+            ax.minorticks_off()
+        else:
+            ax.set_xticks([pos[i] for i in range(len(x_values))])
+            ax.set_xticklabels([fmt_key_value(v) for v in x_values], rotation=20 if len(x_values) > 4 else 0)
+            if x_values:
+                ax.set_xlim(-0.5, len(x_values) - 0.5)
+        ax.grid(True, alpha=0.3)
+        if not any(c.mean is not None for c in table.cells.values() if c.metric == metric):
+            ax.text(0.5, 0.5, "no run records", transform=ax.transAxes, ha="center", va="center",
+                    color="#888888")
+
+    # One legend for the figure: series colours, then the marker code.
+    handles, labels = [], []
+    for axis in drawn_axes:
+        for h, lab in zip(*axis.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    handles.append(Line2D([], [], color="black", marker="o", lw=1.6, label="reproduced: mean ± std over seeds"))
+    labels.append("reproduced: mean ± std over seeds")
+    if any_reported:
+        where = f", right axis ({table.reported_dataset})" if other_data else ""
+        handles.append(Line2D([], [], color="black", ls=":", marker="s", mfc="none", label="paper"))
+        labels.append(f"paper (hollow{where})")
+    ncol = max(1, min(len(labels), int(width // 3.2)))
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
+
+    title = textwrap.fill(table.title, int(width * 13))
+    sub = (f"{table.name} · scale {table.scale} · dataset {', '.join(table.datasets) or 'n/a'} · "
+           f"{table.n_records} runs")
+    if table.has_reported:
+        sub += f" · reported: {table.reported_ref} ({table.reported_dataset})"
+        if other_data:
+            sub += " · different data: compare trends, not values"
+    sub = textwrap.fill(sub, int(width * 14))
+    fig.suptitle(f"{title}\n{sub}", fontsize=10)
+    return _save_atomic(fig, path)
+
+
+def _cell_label(cell: dict) -> str:
+    if not cell:
+        return "base"
+    return ", ".join(fmt_key_value(v) if k == "model.name" else f"{k.split('.')[-1]}={fmt_key_value(v)}"
+                     for k, v in cell.items())
+
+
+def _mean(vals: list) -> float | None:
+    vals = [v for v in vals if _is_num(v)]
+    return sum(vals) / len(vals) if vals else None
+
+
+def plot_curves(records: list[dict], path: str | os.PathLike) -> Path:
+    """Train and validation MPJPE per epoch of one protocol's records, one line per cell (mean over
+    seeds); returns the PNG path."""
+    groups: dict[str, list[dict]] = {}
+    for rec in records:
+        groups.setdefault(_cell_label(rec.get("cell") or {}), []).append(rec)
+    has_val = any(_is_num(p.get("val_mpjpe")) for r in records for p in r.get("curve") or [])
+    panels = [("train_mpjpe", "train MPJPE (mm)")] + ([("val_mpjpe", "validation MPJPE (mm)")] if has_val else [])
+    fig = Figure(figsize=(6.0 * len(panels), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (field, name) in zip(axes, panels):
+        lo, hi = math.inf, -math.inf
+        for gi, (label, recs) in enumerate(groups.items()):
+            by_epoch: dict[int, list] = {}
+            for r in recs:
+                for p in r.get("curve") or []:
+                    if _is_num(p.get("epoch")):
+                        by_epoch.setdefault(int(p["epoch"]), []).append(p.get(field))
+            pts = [(e, _mean(v)) for e, v in sorted(by_epoch.items())]
+            pts = [(e, v) for e, v in pts if v is not None]
+            if not pts:
+                continue
+            lo, hi = min(lo, min(v for _, v in pts)), max(hi, max(v for _, v in pts))
+            ax.plot([e for e, _ in pts], [v for _, v in pts], color=_COLORS[gi % len(_COLORS)],
+                    marker="o" if len(pts) <= 20 else None, ms=3, lw=1.5,
+                    label=f"{label} (n={len(recs)})")
+        if hi > lo > 0 and hi / lo > 5:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("MPJPE (mm)")
+        ax.grid(True, alpha=0.3)
+        if lo == math.inf:
+            ax.text(0.5, 0.5, "no training curves", transform=ax.transAxes, ha="center", va="center",
+                    color="#888888")
+        elif len(groups) <= 12:
+            ax.legend(fontsize=7)
+    protos = sorted({str(r.get("protocol") or "adhoc") for r in records}) or ["no records"]
+    scales = sorted({str(r.get("scale")) for r in records if r.get("scale")})
+    sub = f"scale {', '.join(scales)} · " if scales else ""
+    sub += f"{len(records)} runs · mean over seeds per cell"
+    if not has_val:
+        sub += " · no validation split (data.validation_subjects empty)"
+    fig.suptitle(f"Training curves: {', '.join(protos)}\n{sub}", fontsize=10)
+    return _save_atomic(fig, path)
