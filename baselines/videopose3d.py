@@ -1,0 +1,305 @@
+"""VideoPose3D temporal convolutional lifter (Pavllo et al., CVPR 2019), written from model-specs §3.1.
+
+One module holds both forms of the network that the paper's code keeps as two classes:
+
+* the **dilated** reference form (valid dilated convolutions over a whole sequence; used for evaluation and
+  for training on chunks longer than one output frame), and
+* the **strided** single-frame form (every temporal convolution uses stride = kernel width and no dilation;
+  the residual is taken by strided slicing). It computes exactly the same function for an input of
+  ``receptive_field`` frames but skips the frames the dilated form computes and then throws away, so it is
+  an order of magnitude cheaper per window.
+
+Both forms use the same parameters; ``forward`` picks the strided path when the input length equals the
+receptive field (``variant='auto'``), or one path always (``'dilated'`` / ``'strided'``, for profiling and
+tests). In eval mode the two paths give the same output for a receptive-field-length input. In training
+mode BatchNorm normalises with the statistics of the frames each path computes, so the paths differ there,
+as the two official classes do.
+
+Module contract (shared by every model the engine runs)
+-------------------------------------------------------
+``receptive_field`` (int)
+    input frames needed for one output frame.
+``causal_shift`` (int)
+    frames by which the input window is shifted into the past: ``(receptive_field - 1) // 2`` for a causal
+    model, else ``0``. For ``T`` input frames, output frame ``t`` is the pose of input frame
+    ``t + (receptive_field - 1) // 2 + causal_shift`` (the centre of its window, or the last frame when
+    causal); to get one pose per frame of a sequence of N frames, pad ``pad + causal_shift`` frames at the
+    start and ``pad - causal_shift`` at the end (``pad = (receptive_field - 1) // 2``).
+``output_mode = "conv"``
+    input ``(B, T, num_joints_in, in_features)`` with ``T >= receptive_field`` gives
+    ``(B, T - receptive_field + 1, num_joints_out, 3)``.
+``num_joints_in``, ``num_joints_out``, ``in_features``
+    joint counts and input features per joint (2 for x, y).
+``set_bn_momentum(m)``
+    sets the momentum of every BatchNorm layer (VideoPose3D decays it from 0.1 to 0.001 during training).
+
+Layer names (``expand_conv``, ``expand_bn``, ``layers_conv``, ``layers_bn``, ``shrink``; block ``i`` owns
+``layers_conv[2i]`` (temporal) and ``layers_conv[2i+1]`` (1x1)) follow the order of the published layer list,
+so a state dict with that layout maps one to one; this has not been checked against a released checkpoint.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.errors import ConfigError
+from bench.registry import register_model
+
+PRESET_WIDTHS = {27: (3, 3, 3), 81: (3, 3, 3, 3), 243: (3, 3, 3, 3, 3)}
+VARIANTS = ("auto", "dilated", "strided")
+_POWERS_OF_3 = tuple(3 ** k for k in range(1, 8))  # 3 .. 2187
+
+
+def resolve_filter_widths(receptive_field: int | None,
+                          filter_widths: Sequence[int] | str | None) -> tuple[int, ...]:
+    """Return the filter widths for a receptive field and/or explicit widths, or raise ConfigError.
+
+    ``filter_widths`` may be a sequence of ints or a comma-separated string (``"3,3,7"``, handy on a
+    command line). Without it, the receptive field must be a power of 3 (all widths 3; the paper's
+    presets are 27, 81 and 243). With both, their product must equal the receptive field.
+    """
+    if filter_widths is not None:
+        if isinstance(filter_widths, str):
+            try:
+                widths = tuple(int(w) for w in filter_widths.replace(" ", "").split(",") if w)
+            except ValueError:
+                raise ConfigError(f"videopose3d: filter_widths={filter_widths!r} is not a comma-separated "
+                                  f"list of integers, e.g. '3,3,7'") from None
+        else:
+            try:
+                widths = tuple(int(w) for w in filter_widths)
+            except (TypeError, ValueError):
+                raise ConfigError(f"videopose3d: filter_widths={filter_widths!r} must be a list of odd "
+                                  f"integers such as (3, 3, 3)") from None
+        if not widths or any(w < 1 or w % 2 == 0 for w in widths):
+            raise ConfigError(f"videopose3d: filter_widths={filter_widths!r} must be a non-empty list of odd "
+                              f"positive integers (valid convolutions need odd widths), e.g. (3, 3, 7)")
+        product = math.prod(widths)
+        if receptive_field is not None and int(receptive_field) != product:
+            raise ConfigError(f"videopose3d: filter_widths={widths} give a receptive field of {product} frames "
+                              f"but receptive_field={receptive_field}; pass receptive_field={product} together "
+                              f"with these filter_widths")
+        return widths
+    if receptive_field is None:
+        raise ConfigError("videopose3d: give receptive_field (27, 81, 243, ...) or filter_widths")
+    rf = int(receptive_field)
+    if rf in PRESET_WIDTHS:
+        return PRESET_WIDTHS[rf]
+    if rf in _POWERS_OF_3:
+        return (3,) * round(math.log(rf, 3))
+    raise ConfigError(f"videopose3d: receptive_field={receptive_field} is not a power of 3; valid without "
+                      f"filter_widths: {', '.join(map(str, _POWERS_OF_3))} (paper presets 27, 81, 243); for "
+                      f"other sizes pass filter_widths whose product is the receptive field, e.g. "
+                      f"receptive_field=63 with filter_widths=(3,3,7)")
+
+
+class VideoPose3D(nn.Module):
+    """Temporal convolutional 2D->3D lifter; see the module docstring for the contract.
+
+    Arguments:
+        num_joints_in -- joints of the 2D input.
+        in_features -- features per input joint (2).
+        num_joints_out -- joints of the 3D output.
+        filter_widths -- temporal kernel width of each layer; receptive field = their product.
+        causal -- align each output with the last frame of its window instead of the centre.
+        dropout -- dropout probability after every ReLU.
+        channels -- feature channels C of every hidden layer.
+        dense -- replace each dilated kernel by a dense one of width ``(w - 1) * dilation + 1`` (ablation of
+            the paper; more parameters; only the dilated path exists for it).
+        variant -- ``'auto'`` (strided path iff the input has exactly ``receptive_field`` frames),
+            ``'dilated'`` or ``'strided'``.
+    """
+
+    output_mode = "conv"
+
+    def __init__(self, num_joints_in: int, in_features: int, num_joints_out: int,
+                 filter_widths: Sequence[int], causal: bool = False, dropout: float = 0.25,
+                 channels: int = 1024, dense: bool = False, variant: str = "auto"):
+        super().__init__()
+        widths = tuple(int(w) for w in filter_widths)
+        assert widths and all(w >= 1 and w % 2 == 1 for w in widths), \
+            f"filter widths must be odd positive integers, got {widths}"
+        assert variant in VARIANTS, f"variant must be one of {VARIANTS}, got {variant!r}"
+        assert not (dense and variant == "strided"), "the strided path does not exist for dense kernels"
+        self.num_joints_in = num_joints_in
+        self.in_features = in_features
+        self.num_joints_out = num_joints_out
+        self.filter_widths = widths
+        self.channels = channels
+        self.causal = bool(causal)
+        self.dense = bool(dense)
+        self.variant = variant
+        self.receptive_field = math.prod(widths)
+        self.causal_shift = (self.receptive_field - 1) // 2 if causal else 0
+
+        self.drop = nn.Dropout(dropout)
+        self.expand_conv = nn.Conv1d(num_joints_in * in_features, channels, widths[0], bias=False)
+        self.expand_bn = nn.BatchNorm1d(channels, momentum=0.1)
+
+        # Per residual block i (layer i+1 of the width list): dilation = product of the earlier widths,
+        # pad = frames cropped from each side of the residual; causal shift of the residual crop.
+        self.dilations: list[int] = []
+        self.pads: list[int] = []
+        self.shifts: list[int] = []
+        convs, bns = [], []
+        dilation = widths[0]
+        for w in widths[1:]:
+            pad = (w - 1) // 2 * dilation
+            self.dilations.append(dilation)
+            self.pads.append(pad)
+            self.shifts.append(pad if causal else 0)
+            if dense:
+                convs.append(nn.Conv1d(channels, channels, 2 * pad + 1, bias=False))
+            else:
+                convs.append(nn.Conv1d(channels, channels, w, dilation=dilation, bias=False))
+            bns.append(nn.BatchNorm1d(channels, momentum=0.1))
+            convs.append(nn.Conv1d(channels, channels, 1, bias=False))
+            bns.append(nn.BatchNorm1d(channels, momentum=0.1))
+            dilation *= w
+        self.layers_conv = nn.ModuleList(convs)
+        self.layers_bn = nn.ModuleList(bns)
+        self.shrink = nn.Conv1d(channels, num_joints_out * 3, 1)
+
+    # -- contract -------------------------------------------------------------------------------------
+
+    def set_bn_momentum(self, momentum: float) -> None:
+        """Set the momentum of every BatchNorm layer."""
+        for m in self.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = momentum
+
+    def forward_path(self, num_frames: int) -> str:
+        """Name of the path ``forward`` takes for ``num_frames`` input frames (``'strided'``/``'dilated'``)."""
+        return "strided" if self.use_strided(num_frames) else "dilated"
+
+    def use_strided(self, num_frames: int) -> bool:
+        """Whether ``forward`` takes the strided path for an input of ``num_frames`` frames."""
+        if self.variant == "strided":
+            return True
+        if self.variant == "dilated" or self.dense:
+            return False
+        return num_frames == self.receptive_field
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.dim() == 4, f"expected input (batch, frames, joints, features), got shape {tuple(x.shape)}"
+        b, t, j, f = x.shape
+        assert j == self.num_joints_in, f"expected {self.num_joints_in} input joints, got {j}"
+        assert f == self.in_features, f"expected {self.in_features} features per joint, got {f}"
+        assert t >= self.receptive_field, \
+            f"input has {t} frames but the receptive field is {self.receptive_field}"
+        strided = self.use_strided(t)
+        assert not strided or t == self.receptive_field, \
+            f"the strided path needs exactly {self.receptive_field} input frames, got {t}"
+        # (B, T, J, F) -> (B, J*F, T): channels are joints x coordinates.
+        h = x.reshape(b, t, j * f).transpose(1, 2).contiguous()
+        h = self._strided(h) if strided else self._dilated(h)
+        # (B, 3*J_out, T_out) -> (B, T_out, J_out, 3)
+        return h.transpose(1, 2).reshape(b, -1, self.num_joints_out, 3)
+
+    # -- the two paths ----------------------------------------------------------------------------------
+
+    def _act(self, h: torch.Tensor, bn: nn.Module) -> torch.Tensor:
+        # In-place ReLU on the fresh BN output (autograd-safe: BN's backward does not need its output).
+        return self.drop(F.relu(bn(h), inplace=True))
+
+    @staticmethod
+    def _residual_add(h: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
+        # In place when no graph is recorded (saves one allocation per block); out of place under autograd,
+        # where ReLU keeps its output for the backward pass.
+        return h.add_(res) if not torch.is_grad_enabled() else h + res
+
+    def _dilated(self, h: torch.Tensor) -> torch.Tensor:
+        h = self._act(self.expand_conv(h), self.expand_bn)
+        for i, (pad, shift) in enumerate(zip(self.pads, self.shifts)):
+            n = h.shape[2]
+            res = h[:, :, pad + shift:n - pad + shift]
+            h = self._act(self.layers_conv[2 * i](h), self.layers_bn[2 * i])
+            h = self._residual_add(self._act(self.layers_conv[2 * i + 1](h), self.layers_bn[2 * i + 1]), res)
+        return self.shrink(h)
+
+    def _strided(self, h: torch.Tensor) -> torch.Tensor:
+        # Same weights as _dilated; each temporal conv steps by its own width, so every layer only computes
+        # the frames the final output depends on. The residual of block i is the frame of each group of w
+        # frames that the dilated crop would keep: the centre (w // 2), or the last one (w - 1) when causal.
+        w0 = self.filter_widths[0]
+        h = self._act(F.conv1d(h, self.expand_conv.weight, None, stride=w0), self.expand_bn)
+        for i, w in enumerate(self.filter_widths[1:]):
+            start = w - 1 if self.causal else w // 2
+            res = h[:, :, start::w]
+            h = self._act(F.conv1d(h, self.layers_conv[2 * i].weight, None, stride=w), self.layers_bn[2 * i])
+            h = self._residual_add(self._act(self.layers_conv[2 * i + 1](h), self.layers_bn[2 * i + 1]), res)
+        return self.shrink(h)
+
+
+@register_model(
+    "videopose3d",
+    citation="Pavllo, Feichtenhofer, Grangier, Auli. 3D human pose estimation in video with temporal "
+             "convolutions and semi-supervised training. CVPR 2019.",
+    paper="CPN / GT-2D P1, P2: VideoPose3D README results table (receptive_field=27/81 CPN rows use GT "
+          "boxes); tags ending 'attention_tcn_t1': Liu et al. (attention TCN, journal version) Table 1, GT-2D "
+          "MPJPE of the Pavllo et al. models; HumanEva: VideoPose3D README (Mask R-CNN 2D, 27 f, Walk/Jog/Box).",
+    params={
+        "receptive_field=27": 8_555_571,
+        "receptive_field=81": 12_753_971,
+        "receptive_field=243": 16_952_371,
+        "receptive_field=63, filter_widths=(3, 3, 7)": 12_749_875,
+        "receptive_field=27, num_joints_in=15, num_joints_out=15": 8_537_133,
+        "receptive_field=27, num_joints_in=17, num_joints_out=15": 8_549_421,
+    },
+    reported={
+        "receptive_field=243": {
+            "h36m.cpn_ft.readme": {"mpjpe": 46.8, "p_mpjpe": 36.5},
+            "h36m.gt.readme": {"mpjpe": 37.2, "p_mpjpe": 27.2},
+            "h36m.gt.attention_tcn_t1": {"mpjpe": 37.8},
+        },
+        "receptive_field=81": {
+            "h36m.cpn_ft_gtbox.readme": {"mpjpe": 47.7, "p_mpjpe": 37.2},
+            "h36m.gt.attention_tcn_t1": {"mpjpe": 38.7},
+        },
+        "receptive_field=27": {
+            "h36m.cpn_ft_gtbox.readme": {"mpjpe": 48.8, "p_mpjpe": 38.0},
+            "h36m.gt.attention_tcn_t1": {"mpjpe": 40.6},
+        },
+        "receptive_field=27, num_joints_in=17, num_joints_out=15": {
+            "humaneva.maskrcnn.walk_jog_box.readme": {"mpjpe": 33.0},
+        },
+    },
+    presets={
+        "27f": {"receptive_field": 27},
+        "81f": {"receptive_field": 81},
+        "243f": {"receptive_field": 243},
+        "243f_causal": {"receptive_field": 243, "causal": True},
+        "63f": {"receptive_field": 63, "filter_widths": (3, 3, 7)},
+    },
+    notes="One module for TemporalModel and TemporalModelOptimized1f (shared weights; strided path picked "
+          "automatically for receptive-field-length inputs). Parameter counts equal the official code's.",
+)
+def videopose3d(receptive_field: int = 243, filter_widths: tuple | None = None, channels: int = 1024,
+                dropout: float = 0.25, causal: bool = False, num_joints_in: int = 17,
+                num_joints_out: int = 17, in_features: int = 2, dense: bool = False,
+                variant: str = "auto") -> VideoPose3D:
+    """VideoPose3D dilated temporal ConvNet with its strided single-frame path (Pavllo et al., CVPR 2019).
+
+    Presets: receptive_field 27 / 81 / 243 -> filter widths (3,3,3) / (3,3,3,3) / (3,3,3,3,3); any power of
+    3 gives all-3 widths; other sizes need ``filter_widths`` (e.g. ``receptive_field=63,
+    filter_widths=(3,3,7)``); a mismatch is a ConfigError. ``variant``: ``'auto'`` | ``'dilated'`` |
+    ``'strided'`` (see :class:`VideoPose3D`).
+    """
+    widths = resolve_filter_widths(receptive_field, filter_widths)
+    if variant not in VARIANTS:
+        raise ConfigError(f"videopose3d: variant={variant!r} is not one of {', '.join(VARIANTS)}")
+    if dense and variant == "strided":
+        raise ConfigError("videopose3d: variant='strided' is not available with dense=True; "
+                          "use variant='auto' or 'dilated'")
+    for key, value in (("channels", channels), ("num_joints_in", num_joints_in),
+                       ("num_joints_out", num_joints_out), ("in_features", in_features)):
+        if int(value) < 1:
+            raise ConfigError(f"videopose3d: {key}={value} must be a positive integer")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ConfigError(f"videopose3d: dropout={dropout} must be in [0, 1)")
+    return VideoPose3D(int(num_joints_in), int(in_features), int(num_joints_out), widths, causal=bool(causal),
+                       dropout=float(dropout), channels=int(channels), dense=bool(dense), variant=variant)
