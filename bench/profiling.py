@@ -1,0 +1,341 @@
+"""Profile a registered model: parameters (against the published count), FLOPs and latency.
+
+What ``profile_model`` measures
+-------------------------------
+The model is built with ``bench.registry.create_model(name, **options)`` (seeded), put in eval mode, cast
+to ``dtype`` and moved to ``device``. Its input is ``(batch, seq_len, num_joints_in, in_features)`` random
+normal values, with ``seq_len`` defaulting to the model's ``receptive_field``; a conv-mode model (the
+contract in ``baselines/videopose3d.py``) gives ``seq_len - receptive_field + 1`` output frames per window.
+
+* ``flops_per_frame``: FLOPs (2 per multiply-add, see ``bench.flops``) of one batch-1 window of ``seq_len``
+  frames divided by its output frames.
+* ``latency``: wall time of one forward pass at **batch 1** on one window of ``seq_len`` frames;
+  ``latency_per_frame_ms`` divides its median by the output frames. With ``seq_len = receptive_field`` this
+  is single-frame (online / sliding-window) latency; with ``seq_len = receptive_field + N - 1`` it is the
+  whole-sequence (offline) cost per frame of an N-frame clip, the way VideoPose3D evaluates.
+* ``batch``: wall time of one forward pass on ``batch_size`` windows of ``seq_len`` frames;
+  ``throughput_fps`` = output frames per second at the median. ``batch_size=0`` skips this measurement.
+
+Each timing runs ``warmup`` untimed calls, then ``repeats`` timed calls under ``torch.inference_mode()``
+(``torch.cuda.synchronize()`` before starting and after each call on CUDA), and reports the median and the
+25th/75th percentiles in milliseconds. ``threads`` sets ``torch.set_num_threads`` for the measurement and
+restores the previous value afterwards.
+
+With ``trace_dir``, a few extra forward passes at ``batch_size`` (batch 1 if it is 0) run after the timings
+under ``torch.profiler`` and are written with ``tensorboard_trace_handler``: view them with
+``tensorboard --logdir TRACE_DIR`` (PyTorch Profiler tab of torch-tb-profiler). Tracing never overlaps the
+timed calls.
+
+The result is a plain JSON-serialisable dict (``json.dumps(result)`` works; the CLI's ``--json``);
+``format_profile`` renders it as a two-column text table.
+"""
+from __future__ import annotations
+
+import ast
+import datetime
+import os
+import platform
+import statistics
+import time
+from typing import Any, Callable
+
+import torch
+
+from bench.errors import ConfigError
+from bench.flops import count_parameters, flops_per_frame
+from bench.registry import create_model, get_entry, resolve_options
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+          "float64": torch.float64}
+
+
+# -- registry metadata helpers ------------------------------------------------------------------------------
+
+def parse_options_key(key: str) -> dict[str, Any]:
+    """Parse a metadata key such as ``"receptive_field=63, filter_widths=(3, 3, 7)"`` into options.
+
+    Keys are keyword arguments written as in a Python call; values must be literals. Raises ValueError for
+    a key that is not of that form.
+    """
+    try:
+        call = ast.parse(f"f({key})", mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"metadata key {key!r} is not of the form 'name=value, ...'") from None
+    if not isinstance(call, ast.Call) or call.args or any(kw.arg is None for kw in call.keywords):
+        raise ValueError(f"metadata key {key!r} is not of the form 'name=value, ...'")
+    try:
+        return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+    except ValueError:
+        raise ValueError(f"metadata key {key!r} has a value that is not a literal") from None
+
+
+def metadata_options(name: str, key: str) -> dict[str, Any]:
+    """Options of a metadata key of model ``name``: a preset name of the entry, or ``'k=v, ...'``."""
+    entry = get_entry(name)
+    if key in entry.presets:
+        return dict(entry.presets[key])
+    return parse_options_key(key)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def match_reported_params(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Find the published parameter count of ``name`` that fits ``options``.
+
+    Candidates are the entry's ``params`` keys whose options all equal the resolved options; the one that
+    fixes the most options wins. ``match`` is ``"exact"`` when every other option is at its default, else
+    it names the options that differ from the defaults (which may or may not change the count;
+    ``profile_model`` drops the match when the built model's count differs from it).
+    Returns ``{"key": None, ...}`` when nothing fits.
+    """
+    entry = get_entry(name)
+    resolved = resolve_options(name, options)
+    best: tuple[int, str, dict] | None = None
+    for key in entry.params:
+        opts = metadata_options(name, key)
+        if all(k in resolved and _same(resolved[k], v) for k, v in opts.items()):
+            if best is None or len(opts) > best[0]:
+                best = (len(opts), key, opts)
+    if best is None:
+        return {"key": None, "params": None, "match": None}
+    _, key, opts = best
+    differ = sorted(k for k, v in resolved.items()
+                    if k not in opts and not _same(v, entry.defaults.get(k)))
+    return {"key": key, "params": int(entry.params[key]),
+            "match": "exact" if not differ else "options also set: " + ", ".join(differ)}
+
+
+# -- device / timing ----------------------------------------------------------------------------------------
+
+def resolve_device(device: str) -> torch.device:
+    """``torch.device`` for a device string, or ConfigError (one line) when it is unknown or unavailable."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; use 'cpu' or 'cuda' (or 'cuda:N')") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} requested but CUDA is not available here "
+                              f"(torch {torch.__version__}); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu":
+        raise ConfigError(f"device {device!r} is not supported by the profiler; use 'cpu' or 'cuda'")
+    return dev
+
+
+def device_name(dev: torch.device) -> str:
+    """GPU name from CUDA, or the CPU model name from /proc/cpuinfo (platform string as a fallback)."""
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def time_calls(fn: Callable[[], Any], warmup: int, repeats: int, dev: torch.device) -> dict[str, Any]:
+    """Median / p25 / p75 (ms) of ``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones."""
+    if repeats < 1:
+        raise ConfigError(f"repeats={repeats} must be at least 1")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    for _ in range(max(warmup, 0)):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    times.sort()
+    if len(times) > 1:
+        p25, _, p75 = statistics.quantiles(times, n=4, method="inclusive")
+    else:
+        p25 = p75 = times[0]
+    return {"median": statistics.median(times), "p25": p25, "p75": p75, "min": times[0], "max": times[-1],
+            "repeats": repeats}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    return str(value)
+
+
+def _write_trace(model: torch.nn.Module, x: torch.Tensor, dev: torch.device, trace_dir: str,
+                 worker: str) -> list[str]:
+    from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
+
+    os.makedirs(trace_dir, exist_ok=True)
+    before = set(os.listdir(trace_dir))
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    with profile(activities=activities, schedule=schedule(wait=0, warmup=1, active=3, repeat=1),
+                 on_trace_ready=tensorboard_trace_handler(trace_dir, worker_name=worker),
+                 record_shapes=True) as prof:
+        for _ in range(4):
+            with torch.inference_mode():
+                model(x)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            prof.step()
+    return sorted(os.path.join(trace_dir, f) for f in set(os.listdir(trace_dir)) - before)
+
+
+# -- the profiler -------------------------------------------------------------------------------------------
+
+def profile_model(name: str, options: dict | None = None, device: str = "cpu", batch_size: int = 64,
+                  seq_len: int | None = None, warmup: int = 3, repeats: int = 10, threads: int | None = None,
+                  trace_dir: str | None = None, variant: str | None = None, dtype: str = "float32",
+                  seed: int = 0) -> dict[str, Any]:
+    """Profile model ``name`` built with ``options``; see the module docstring for what is measured.
+
+    ``variant`` is a shortcut for ``options['variant']`` (models with several forward paths, such as
+    ``videopose3d``: ``'auto'``, ``'dilated'``, ``'strided'``). Bad input raises ConfigError.
+    """
+    options = dict(options or {})
+    if variant is not None:
+        options["variant"] = variant
+    resolved = resolve_options(name, options)
+    dev = resolve_device(device)
+    if dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    if batch_size < 0:
+        raise ConfigError(f"batch_size={batch_size} must be >= 0 (0 skips the batch measurement)")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads={threads} must be at least 1")
+
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(seed)
+        model = create_model(name, **options)
+        rf = int(getattr(model, "receptive_field", 1))
+        joints = int(model.num_joints_in)
+        features = int(getattr(model, "in_features", 2))
+        t_in = rf if seq_len is None else int(seq_len)
+        if t_in < rf:
+            raise ConfigError(f"seq_len={t_in} is shorter than the receptive field ({rf}) of {name!r}")
+        params = count_parameters(model)
+        reported = match_reported_params(name, options)
+        if reported["key"] is not None and reported["match"] != "exact" and params != reported["params"]:
+            # The options beyond the matching key change the architecture: no published count applies.
+            reported = {"key": None, "params": None,
+                        "match": f"none (nearest {reported['key']!r}; {reported['match']})"}
+        flops = flops_per_frame(model, (1, t_in, joints, features))
+
+        model = model.to(device=dev, dtype=DTYPES[dtype]).eval()
+        gen = torch.Generator().manual_seed(seed)
+
+        def make_input(b: int) -> torch.Tensor:
+            return torch.randn(b, t_in, joints, features, generator=gen).to(dev, DTYPES[dtype])
+
+        with torch.inference_mode():
+            x1 = make_input(1)
+            out = model(x1)
+            out_frames = int(out.shape[1]) if out.dim() >= 4 else 1
+            latency = time_calls(lambda: model(x1), warmup, repeats, dev)
+            batch = None
+            if batch_size > 0:
+                xb = make_input(batch_size)
+                batch = time_calls(lambda: model(xb), warmup, repeats, dev)
+        traces: list[str] = []
+        if trace_dir:
+            xt = make_input(batch_size or 1)
+            traces = _write_trace(model, xt, dev, trace_dir, worker=f"{name}_T{t_in}_B{batch_size or 1}")
+        threads_used = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous_threads)
+
+    forward_path = model.forward_path(t_in) if hasattr(model, "forward_path") else None
+    result = {
+        "model": name,
+        "options": resolved,
+        "forward_path": forward_path,
+        "params": params,
+        "reported_params": reported["params"],
+        "reported_params_key": reported["key"],
+        "reported_params_match": reported["match"],
+        "params_diff": None if reported["params"] is None else params - reported["params"],
+        "receptive_field": rf,
+        "seq_len": t_in,
+        "output_frames_per_window": out_frames,
+        "input_shape": [batch_size, t_in, joints, features],
+        "flops_per_frame": flops,
+        "flops_convention": "FLOPs = 2 x multiply-adds (torch.utils.flop_counter); matmul/conv only",
+        "latency_ms": latency,
+        "latency_per_frame_ms": latency["median"] / out_frames,
+        "batch_size": batch_size,
+        "batch_ms": batch,
+        "throughput_fps": None if batch is None else batch_size * out_frames / (batch["median"] / 1000.0),
+        "warmup": warmup,
+        "repeats": repeats,
+        "dtype": dtype,
+        "device": str(dev),
+        "device_name": device_name(dev),
+        "threads": threads_used,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "trace_dir": trace_dir,
+        "trace_files": traces,
+    }
+    return _jsonable(result)
+
+
+def _fmt_count(n: float | None) -> str:
+    return "-" if n is None else f"{n:,.0f}"
+
+
+def _fmt_ms(t: dict | None) -> str:
+    if not t:
+        return "-"
+    return f"{t['median']:.2f} ms (p25 {t['p25']:.2f}, p75 {t['p75']:.2f}; {t['repeats']} reps)"
+
+
+def format_profile(result: dict[str, Any]) -> str:
+    """Render a ``profile_model`` result as an aligned two-column text table."""
+    opts = ", ".join(f"{k}={v}" for k, v in sorted(result["options"].items()))
+    reported = "-" if not result.get("reported_params_match") else result["reported_params_match"]
+    if result.get("reported_params") is not None:
+        reported = f"{_fmt_count(result['reported_params'])} [{result['reported_params_key']}]"
+        if result.get("reported_params_match") != "exact":
+            reported += f" ({result['reported_params_match']})"
+    rows = [
+        ("model", result["model"] + (f"  [{result['forward_path']} path]" if result.get("forward_path") else "")),
+        ("options", opts),
+        ("parameters", _fmt_count(result["params"])),
+        ("reported parameters", reported),
+        ("difference", "-" if result.get("params_diff") is None else f"{result['params_diff']:+,d}"),
+        ("receptive field / input frames", f"{result['receptive_field']} / {result['seq_len']} "
+                                           f"({result['output_frames_per_window']} output frame(s) per window)"),
+        ("FLOPs per output frame", f"{result['flops_per_frame'] / 1e6:,.2f} M (= 2 x MACs)"),
+        ("latency, batch 1", _fmt_ms(result["latency_ms"])),
+        ("latency per output frame", f"{result['latency_per_frame_ms']:.4f} ms"),
+        (f"batch of {result['batch_size']} windows" if result["batch_size"] else "batch",
+         _fmt_ms(result.get("batch_ms")) if result.get("batch_ms") else "skipped (batch_size=0)"),
+        ("throughput", "-" if result.get("throughput_fps") is None
+         else f"{result['throughput_fps']:,.0f} output frames/s"),
+        ("device", f"{result['device']} ({result['device_name']}), {result['threads']} thread(s), "
+                   f"{result['dtype']}"),
+        ("torch", result["torch_version"]),
+        ("warm-up / repeats", f"{result['warmup']} / {result['repeats']}"),
+    ]
+    if result.get("trace_files"):
+        rows.append(("trace", f"{result['trace_dir']} (tensorboard --logdir {result['trace_dir']})"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
