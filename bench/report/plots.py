@@ -81,13 +81,27 @@ def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
     table = _as_table(table_or_inputs)
     opts = table.plot or {}
     metrics = [m for m in (opts.get("metrics") or table.metrics) if m in table.metrics] or table.metrics
-    x_key = opts.get("x") if opts.get("x") in table.row_keys else (table.row_keys[0] if table.row_keys else None)
+    # x: layout.plot.x, else the only row key, else every row key together (one category per row).
+    if opts.get("x") in table.row_keys:
+        x_key = opts["x"]
+    elif len(table.row_keys) == 1:
+        x_key = table.row_keys[0]
+    else:
+        x_key = None
     xi = table.row_keys.index(x_key) if x_key else None
+
+    def xval(row: tuple):
+        if xi is not None:
+            return row[xi]
+        return ", ".join(fmt_key_value(v) for v in row if v is not None)
+
+    def rest_of(row: tuple) -> tuple:
+        return tuple(v for i, v in enumerate(row) if i != xi) if xi is not None else ()
 
     # x positions: numeric when every x value is a number, categorical otherwise.
     x_values: list = []
     for row in table.rows:
-        v = row[xi] if xi is not None else ""
+        v = xval(row)
         if not any(v == u for u in x_values):
             x_values.append(v)
     numeric = bool(x_values) and all(_is_num(v) for v in x_values)
@@ -105,15 +119,15 @@ def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
     # Series: the other row keys x column groups.
     series: list[tuple[tuple, tuple]] = []
     for row in table.rows:
-        rest = tuple(v for i, v in enumerate(row) if i != xi)
+        rest = rest_of(row)
         for cols in table.column_groups:
             if (rest, cols) not in series:
                 series.append((rest, cols))
 
     def series_label(rest: tuple, cols: tuple) -> str:
         parts = [f"{table.label(k)}={fmt_key_value(v)}" for k, v in
-                 zip([k for k in table.row_keys if k != x_key], rest)]
-        parts += [fmt_key_value(v) for v in cols]
+                 zip([k for k in table.row_keys if k != x_key], rest) if v is not None]
+        parts += [fmt_key_value(v) for v in cols if v is not None]
         return ", ".join(p for p in parts if p) or "_nolegend_"
 
     other_data = bool(table.reported_dataset) and any(
@@ -135,14 +149,17 @@ def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
         drew_rep = False
         for si, (rest, cols) in enumerate(series):
             color = _COLORS[si % len(_COLORS)]
+            # Categories are not ordered: markers only, series side by side around each category.
+            shift = 0.0 if numeric else (si - (len(series) - 1) / 2) * min(0.12, 0.6 / max(1, len(series)))
+            line = "-" if numeric else "none"
             xs, ys, es, rxs, rys = [], [], [], [], []
             for row in table.rows:
-                if tuple(v for i, v in enumerate(row) if i != xi) != rest:
+                if rest_of(row) != rest:
                     continue
                 c = table.cells.get((row, cols, metric))
                 if c is None:
                     continue
-                x = xpos(row[xi] if xi is not None else "")
+                x = xpos(xval(row)) + shift
                 if c.mean is not None:
                     xs.append(x)
                     ys.append(_scale_value(metric, c.mean))
@@ -153,11 +170,12 @@ def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
             if xs:
                 order = sorted(range(len(xs)), key=lambda i: xs[i])
                 ax.errorbar([xs[i] for i in order], [ys[i] for i in order], yerr=[es[i] for i in order],
-                            color=color, marker="o", ms=5, capsize=3, lw=1.6,
+                            color=color, marker="o", ms=5, capsize=3, lw=1.6, ls=line,
                             label=series_label(rest, cols))
             if rxs:
                 order = sorted(range(len(rxs)), key=lambda i: rxs[i])
-                rax.plot([rxs[i] for i in order], [rys[i] for i in order], color=color, ls=":", lw=1,
+                rax.plot([rxs[i] for i in order], [rys[i] for i in order], color=color,
+                         ls=":" if numeric else "none", lw=1,
                          marker="s", ms=7, mfc="none", mew=1.5,
                          label=None if xs else (series_label(rest, cols) + " (paper only)").lstrip("_"))
                 drew_rep = True
@@ -170,7 +188,7 @@ def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
                 rax.tick_params(axis="y", colors="#555555")
             else:
                 rax.set_visible(False)
-        ax.set_xlabel(table.label(x_key) if x_key else "")
+        ax.set_xlabel(table.label(x_key) if x_key else " / ".join(table.label(k) for k in table.row_keys))
         if numeric:
             if logx:
                 ax.set_xscale("log")

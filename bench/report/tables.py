@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from bench.errors import ConfigError
+from bench.errors import BenchError, ConfigError
 from bench.protocols import Protocol, variant_key
 from bench.records import write_text_atomic
 from bench.report.reported import ReportedTable, get_path, match_cell, same_value
@@ -276,23 +276,46 @@ def _expected_seeds(protocol: Protocol, scale: str) -> int:
     return n if isinstance(n, int) and n >= 1 else 1
 
 
+def _resolved_cell(protocol: Protocol, cell: dict, scale: str) -> dict | None:
+    """The flat resolved config of a planned cell at ``scale`` as the sweep runner builds it (base <
+    cell < scale; a scale's model.options.X only for models that have option X), or None when it
+    cannot be resolved here (a model not registered yet, no torch)."""
+    from bench.config import resolve
+
+    ov = dict(protocol.scales.get(scale) or {})
+    ov.pop("seeds", None)
+    try:
+        first = resolve(protocol.base, cell, where=protocol.path or protocol.name)
+        opts = first["model"]["options"]
+        ov = {k: v for k, v in _flatten(ov).items()
+              if not k.startswith("model.options.") or k.split(".", 2)[2] in opts}
+        return _flatten(resolve(protocol.base, cell, ov, where=protocol.path or protocol.name))
+    except (BenchError, ImportError):
+        return None
+
+
 def _planned_locations(protocol: Protocol, scale: str, keys: list[str]) -> list[dict]:
-    """The flat (dotted) config of each planned cell x variant, as far as it is known without resolving
-    the model's options from the registry. A planned location whose layout keys are not all known is
-    left out (its runs, once recorded, still place themselves)."""
+    """The flat (dotted) config of each planned cell x variant. Resolved through the model registry
+    where possible; otherwise merged from defaults, base, cell and scale without the model's own
+    option defaults, and a location whose layout keys are then not all known is left out (its runs,
+    once recorded, still place themselves)."""
     try:
         base = {**_defaults_flat(), **_flatten(protocol.base)}
-    except Exception:  # a protocol that does not validate is reported by its loader, not here
+    except BenchError:  # a protocol that does not validate is reported by its loader, not here
         return []
     scale_ov = _scale_flat(protocol, scale)
     out = []
     for cell in protocol.cell_overrides():
         cell_flat = _flatten(cell)
+        resolved = _resolved_cell(protocol, cell, scale)
         for variant in protocol.variant_overrides() or [{}]:
-            flat = {**base, **cell_flat, **scale_ov, **variant}
-            if cell_flat.get("model.name", base.get("model.name")) != base.get("model.name"):
-                flat = {k: v for k, v in flat.items()
-                        if not k.startswith("model.options.") or k in cell_flat or k in variant}
+            if resolved is not None:  # complete: a key it lacks is an option this model has not
+                flat = {**{k: None for k in keys}, **resolved, **variant}
+            else:
+                flat = {**base, **cell_flat, **scale_ov, **variant}
+                if cell_flat.get("model.name", base.get("model.name")) != base.get("model.name"):
+                    flat = {k: v for k, v in flat.items()
+                            if not k.startswith("model.options.") or k in cell_flat or k in variant}
             if all(k in flat for k in keys):
                 out.append(flat)
     return out
