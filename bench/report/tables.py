@@ -453,14 +453,9 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
                 candidates = [c for c in matched if m in c["values"]]
                 distinct = {id(c): c for c in candidates}
                 vals_set = {c["values"][m] for c in distinct.values()}
-                if len(vals_set) == 1:
+                if len(vals_set) == 1:  # several runs' cells disagreeing would be ambiguous: left blank
                     c = next(iter(distinct.values()))
-                    tc.reported = c["values"][m]
-                    tc.reported_label = c["label"]
-                    tc.reported_missing = c["missing"].get(m, "")
-                    used_reported.update(distinct)
-                elif len(vals_set) == 0 and distinct:
-                    c = next(iter(distinct.values()))
+                    tc.reported = c["values"][m]  # None where the paper does not report it
                     tc.reported_label = c["label"]
                     tc.reported_missing = c["missing"].get(m, "")
                     used_reported.update(distinct)
