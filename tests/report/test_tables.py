@@ -250,3 +250,15 @@ def test_unknown_layout_metric():
     proto.layout["metrics"] = ["mpjpe_p1"]
     with pytest.raises(ConfigError, match="unknown metric 'mpjpe_p1'"):
         build_table(proto, [], None, "quick")
+
+
+def test_not_reported_value_is_marked_not_invented():
+    reported = rf_reported()
+    reported.cells[1]["values"]["mpjpe"] = None
+    reported.cells[1]["missing"] = {"mpjpe": "not in the paper's table"}
+    table = build_table(rf_protocol(), rf_records([60.0, 55.0, 50.0]), reported, "quick")
+    c = table.cell((81,), (), "mpjpe")
+    assert c.reported is None and c.delta is None and c.reported_missing == "not in the paper's table"
+    line = [ln for ln in render_markdown(table).splitlines() if ln.startswith("| 81 |")][0]
+    assert "n.r." in line
+    assert table.tau["mpjpe"].n == 2
