@@ -53,3 +53,9 @@ def tiny_data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_standin")
     write_tiny_dataset(folder)
     return folder
+
+
+@pytest.fixture
+def dataset_writer():
+    """The tiny-dataset writer, for tests that need a damaged copy (e.g. ``nan_at``)."""
+    return write_tiny_dataset

@@ -48,9 +48,8 @@ def test_unknown_subject_action_camera(capsys, tiny_data, tmp_path, monkeypatch)
     assert not (tmp_path / "results" / "runs").exists()
 
 
-def test_nan_in_data_is_reported_with_location(capsys, tmp_path, monkeypatch):
-    from conftest import write_tiny_dataset
-    write_tiny_dataset(tmp_path, nan_at=("S5", "Walk 1"))
+def test_nan_in_data_is_reported_with_location(capsys, tmp_path, monkeypatch, dataset_writer):
+    dataset_writer(tmp_path, nan_at=("S5", "Walk 1"))
     monkeypatch.chdir(tmp_path)
     code, err = run_cli(capsys, "train", "videopose3d", "--data", f"standin:{tmp_path}")
     assert code == 2 and "non-finite" in err and "S5" in err and "frame 3" in err
