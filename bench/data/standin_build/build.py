@@ -32,7 +32,7 @@ import numpy as np
 
 from bench.camera import Camera, h36m_cameras
 from bench.data.standin_build import detector_noise as dn
-from bench.data.standin_build.checksums import read_sums, write_npz, write_sums
+from bench.data.standin_build.checksums import content_sha256, file_sha256, read_sums, write_npz, write_sums
 from bench.data.standin_build.clips import Clip, clip_specs, load_clip
 from bench.data.standin_build.humaneva import HE_FROM_H36M, camera_dict, humaneva_cameras
 from bench.data.standin_build.retarget import BODIES, place, retarget, seed_of
@@ -255,18 +255,22 @@ def _resolve_root(folder: str | os.PathLike | None) -> Path:
 
 
 def _install(tmp: Path, root: Path) -> None:
-    """Move the built folders into ``root``, replacing old ones (rename; old copy restored on failure)."""
-    for name in (H36M_DIR, HE_DIR):
-        final, new = root / name, tmp / name
-        old = tmp / f"{name}.old"
-        if final.exists():
-            final.rename(old)
-        try:
-            new.rename(final)
-        except OSError:
-            if old.exists():
-                old.rename(final)
-            raise
+    """Move the built folders into ``root``, replacing old ones: the old folders are first renamed
+    aside, then the new ones renamed in; on any failure the old ones are put back."""
+    moved = []
+    try:
+        for name in (H36M_DIR, HE_DIR):
+            if (root / name).exists():
+                (root / name).rename(tmp / f"{name}.old")
+                moved.append(name)
+        for name in (H36M_DIR, HE_DIR):
+            (tmp / name).rename(root / name)
+    except OSError:
+        for name in moved:
+            if (root / name).exists():
+                shutil.rmtree(root / name)
+            (tmp / f"{name}.old").rename(root / name)
+        raise
 
 
 def build_standin(out_dir: str | os.PathLike | None = None, sources: str | os.PathLike | None = None,
@@ -320,24 +324,16 @@ def verify_standin(folder: str | os.PathLike | None = None, sources: str | os.Pa
         bad = []
         for name in (H36M_DIR, HE_DIR):
             new = read_sums(Path(tmp) / name)
-            have_dir = root / name
-            have = {}
-            if (have_dir / "SHA256SUMS").is_file():
-                write_sums_check = read_sums(have_dir)
-                have = write_sums_check
-            from bench.data.standin_build.checksums import content_sha256, file_sha256
+            have = read_sums(root / name) if (root / name / "SHA256SUMS").is_file() else {}
             for f in sorted(set(new) | set(have)):
-                path = have_dir / f
+                path = root / name / f
                 if f not in new or not path.is_file():
                     bad.append(f"{name}/{f}")
                     continue
                 file_hash, content_hash = new[f]
-                if content_hash is not None:
-                    same = content_sha256(path) == content_hash
-                    if strict_bytes:
-                        same = same and file_sha256(path) == file_hash
-                else:
-                    same = file_sha256(path) == file_hash
+                same = content_hash is None or content_sha256(path) == content_hash
+                if content_hash is None or strict_bytes:
+                    same = same and file_sha256(path) == file_hash
                 if not same:
                     bad.append(f"{name}/{f}")
     return not bad, sorted(bad)

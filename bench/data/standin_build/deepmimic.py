@@ -27,6 +27,7 @@ QUATS = {"root": 4, "chest": 8, "neck": 12, "r_hip": 16, "r_ankle": 21, "r_shoul
          "l_ankle": 35, "l_shoulder": 39}
 ANGLES = {"r_knee": 20, "r_elbow": 29, "l_knee": 34, "l_elbow": 43}
 FRAME_LEN = 44
+SEAM_WINDOW = 0.25  # seconds blended at each seam of a looped clip
 
 # Rest offsets in the parent's frame (metres, Y up, right = +z).
 OFFSETS = {
@@ -166,7 +167,7 @@ def _blend_into(frames: np.ndarray, times: np.ndarray, target: np.ndarray, windo
     return out
 
 
-def loop_clip(clip: DeepMimicClip, cycles: int, seam_window: float = 0.25) -> DeepMimicClip:
+def loop_clip(clip: DeepMimicClip, cycles: int, seam_window: float = SEAM_WINDOW) -> DeepMimicClip:
     """Repeat a cyclic clip ``cycles`` times without seams.
 
     Each repetition starts where the previous one ended: the rigid horizontal transform (heading

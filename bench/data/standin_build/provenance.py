@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.data.standin_build import clips as clips_mod
 from bench.data.standin_build import detector_noise as dn
-from bench.data.standin_build import holosoma, joints, retarget, split
+from bench.data.standin_build import deepmimic, holosoma, joints, retarget, split
 from bench.data.standin_build.sources import SourceSet, sha256_file
 from bench.errors import DataError
 
@@ -186,7 +186,7 @@ its rate; its loader keeps every 4th frame and plays at 30 fps). "test" and "tra
    clips are resampled on their rotations (slerp, linear root and 1-DoF angles) before forward kinematics.
 6. **Clip-length rule** (`split.py`): cyclic DeepMimic clips (`Loop: wrap`) shorter than
    {clips_mod.MIN_CYCLIC_SECONDS:.0f} s are looped to at least that length; each repetition continues from the
-   previous one's end position and heading, and the last {0.25} s of each repetition is blended into the next
+   previous one's end position and heading, and the last {deepmimic.SEAM_WINDOW} s of each repetition is blended into the next
    one's first frame (the clips' last frames do not exactly repeat their first). Looped: {', '.join(looped)}.
    Their test segments repeat poses of the training side (on other bodies, placements and cameras).
    Non-cyclic clips are never looped; when a full gap would leave fewer than {split.MIN_TRAIN} training frames the
