@@ -1,4 +1,5 @@
-"""Reproducible npz files and checksums of the stand-in (bit-for-bit rebuilds).
+"""Reproducible npz files and checksums of the stand-in (bit-for-bit rebuilds; docs/data-sources.md:
+the derived arrays are committed, the raw packages are needed only to rebuild them).
 
 numpy's own ``savez_compressed`` stamps each zip member with the current time, so two identical
 builds would differ in their bytes. :func:`write_npz` writes the same VideoPose3D npz layout

@@ -1,4 +1,5 @@
-"""A documented 2D detector imitation: the ``det`` source of the stand-in.
+"""A documented 2D detector imitation: the ``det`` source of the stand-in (docs/data-sources.md,
+"What this means": noise robustness is one of the orderings the stand-in can check).
 
 Real detections (CPN, Detectron, Stacked Hourglass on Human3.6M) differ from the projected mocap by
 temporally correlated jitter that is larger at the extremities, occasional gross errors and

@@ -1,4 +1,5 @@
-"""The HumanEva-15 export of the stand-in: joint mapping and three plausible 640 x 480 cameras.
+"""The HumanEva-15 export of the stand-in (the clips of docs/data-sources.md sections 1-3): joint
+mapping and three plausible 640 x 480 cameras.
 
 HumanEva-I's real calibration is not available here (docs/model-specs.md section 6: VideoPose3D's
 code carries extrinsics only), so the three colour cameras C1-C3 are *chosen*: they stand around a

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from scipy.spatial import ConvexHull, QhullError
 
-from bench.camera import Camera, project_to_2d, project_to_2d_linear, world_to_camera
+from bench.camera import Camera, project_to_2d, world_to_camera
 from bench.skeleton import H36M_17
 
 PARENTS = H36M_17.parents
