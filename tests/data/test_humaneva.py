@@ -120,8 +120,6 @@ def test_bad_joint_counts_and_short_2d(tmp_path):
         load_dataset(f"humaneva:{folder}")
 
 
-@pytest.mark.skipif(not (humaneva.BUNDLED / "data_3d_humaneva15.npz").is_file(),
-                    reason="bundled HumanEva stand-in not built yet")
 def test_bundled_standin_loads():
     ds = load_dataset("humaneva", source="gt")
     assert ds.train_subjects and ds.test_subjects
