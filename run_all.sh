@@ -47,8 +47,11 @@ i=0
 for p in "${protocols[@]}"; do
   i=$((i + 1))
   echo "[run_all] ($i/${#protocols[@]}) $p"
-  "$PY" -m bench.cli ablate "$p" --scale "$SCALE" --jobs "$JOBS" --format md --format csv >/dev/null
+  "$PY" -m bench.cli ablate "$p" --scale "$SCALE" --jobs "$JOBS" --format md --format csv
 done
 "$PY" -m bench.cli table all --scale "$SCALE" --format md --format csv --format latex
 end=$(date +%s)
-echo "[run_all] done in $((end - start)) s. Tables: results/tables/index.md; plots: results/plots/; run records: results/runs/"
+echo "[run_all] done in $((end - start)) s. Wrote:"
+echo "  tables: $(ls results/tables/*.md | tr '\n' ' ')"
+echo "  plots:  $(ls results/plots/*.png | tr '\n' ' ')"
+echo "  run records: $(find results/runs -name '*.json' | wc -l) in results/runs/ (TensorBoard curves: results/tb/)"

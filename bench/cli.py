@@ -137,9 +137,9 @@ def cmd_table(args) -> int:
         records = load_records(args.runs_dir, name, args.scale)
         if not records and args.protocol == "all":
             continue
-        outs = write_outputs(protocol, records, args.scale, Path("results/tables"),
-                             None if args.no_plots else Path("results/plots"), tuple(args.format))
-        entries.append((protocol, records, outs))
+        table, outs = write_outputs(protocol, records, args.scale, Path("results/tables"),
+                                    None if args.no_plots else Path("results/plots"), tuple(args.format))
+        entries.append(table)
         for p in outs:
             _print(f"wrote {p}")
         if args.protocol != "all" and "md" in args.format:
@@ -176,7 +176,7 @@ def cmd_check(args) -> int:
 def cmd_data(args) -> int:
     if args.data_cmd == "build-standin":
         from bench.data.standin_build import build_standin
-        summary = build_standin(out_dir=args.out, sources=args.sources)
+        summary = build_standin(out_dir=args.out, sources=args.sources, log=_print)
         _print(json.dumps(summary, indent=1, default=str))
     elif args.data_cmd == "verify-standin":
         from bench.data.standin_build import verify_standin

@@ -172,24 +172,22 @@ def run_sweep(name: str, scale: str = "quick", seeds: int | None = None, overrid
                     fut.cancel()
                 raise
     res.records = [r for r in load_records(runs_dir, name, scale) if r["id"] in {j.id for j in all_jobs}]
-    res.outputs = write_outputs(protocol, res.records, scale, tables_dir, plots_dir, formats)
+    _, res.outputs = write_outputs(protocol, res.records, scale, tables_dir, plots_dir, formats)
     res.seconds = time.time() - t0
     return res
 
 
 def write_outputs(protocol: Protocol, records: list[dict], scale: str, tables_dir: Path,
-                  plots_dir: Path | None, formats=("md",)) -> list[Path]:
-    """Table(s) and plot of one protocol from its records."""
+                  plots_dir: Path | None, formats=("md",)):
+    """Table(s) and plots of one protocol from its records; returns (table, paths written)."""
     from bench.report.reported import get_reported_table
-    from bench.report.tables import build_table, write_table
+    from bench.report.tables import build_table, write_table_files
 
     reported = get_reported_table(protocol.paper, protocol.table) if protocol.reported_ref else None
-    outputs = list(write_table(protocol, records, reported, scale, Path(tables_dir), formats=formats))
+    table = build_table(protocol, records, reported, scale)
+    outputs = list(write_table_files(table, Path(tables_dir), formats))
     if plots_dir is not None and records:
         from bench.report.plots import plot_curves, plot_protocol
-        table = build_table(protocol, records, reported, scale)
-        outputs.append(plot_protocol(table, Path(plots_dir) / f"{protocol.name}.png") or
-                       Path(plots_dir) / f"{protocol.name}.png")
-        outputs.append(plot_curves(records, Path(plots_dir) / f"{protocol.name}.curves.png") or
-                       Path(plots_dir) / f"{protocol.name}.curves.png")
-    return outputs
+        outputs.append(plot_protocol(table, Path(plots_dir) / f"{protocol.name}.png"))
+        outputs.append(plot_curves(records, Path(plots_dir) / f"{protocol.name}.curves.png"))
+    return table, outputs
