@@ -39,13 +39,14 @@ def param_checks(models: list[str] | None = None) -> list[dict]:
     """Rebuild each preset that has a published parameter count; exact comparison."""
     import torch
 
+    from bench.profiling import metadata_options
     from bench.registry import create_model, get_entry, list_models
 
     rows = []
     for name in models or list_models():
         entry = get_entry(name)
         for preset, expected in entry.params.items():
-            opts = yaml.safe_load("{" + preset.replace("=", ": ") + "}") if preset else {}
+            opts = metadata_options(name, preset)
             with torch.device("meta"):
                 model = create_model(name, **opts)
             got = sum(p.numel() for p in model.parameters())
@@ -54,11 +55,12 @@ def param_checks(models: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def golden_checks(models: list[str] | None = None, update: bool = False, log=print) -> list[dict]:
+def golden_checks(models: list[str] | None = None, update: bool = False, log=print,
+                  golden_dir: Path = GOLDEN_DIR) -> list[dict]:
     from bench.engine.run import run_experiment
 
     rows = []
-    for path in sorted(GOLDEN_DIR.glob("*.yaml")):
+    for path in sorted(Path(golden_dir).glob("*.yaml")):
         g = load_golden(path)
         if models and g["model"] not in models:
             continue
@@ -88,8 +90,13 @@ def golden_checks(models: list[str] | None = None, update: bool = False, log=pri
 def format_rows(rows: list[dict]) -> str:
     from tabulate import tabulate
 
-    body = [[("ok" if r["ok"] else "FAIL"), r["check"], r["expected"], r["got"], r["tolerance"]] for r in rows]
-    return tabulate(body, headers=["", "check", "expected", "got", "tolerance"], tablefmt="github")
+    def fmt(v):
+        return f"{v:,}" if isinstance(v, int) else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    body = [[("ok" if r["ok"] else "FAIL"), r["check"], fmt(r["expected"]), fmt(r["got"]), r["tolerance"]]
+            for r in rows]
+    return tabulate(body, headers=["", "check", "expected", "got", "tolerance"], tablefmt="github",
+                    disable_numparse=True)
 
 
 def run_check(models: list[str] | None = None, update: bool = False, log=print) -> bool:

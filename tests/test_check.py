@@ -1,0 +1,23 @@
+"""bench check: parameter counts against the registry, golden MPJPE within tolerance."""
+import shutil
+
+import yaml
+
+from bench.check import GOLDEN_DIR, golden_checks, param_checks
+
+
+def test_every_published_parameter_count_matches():
+    rows = param_checks()
+    assert len(rows) >= 6 and all(r["ok"] for r in rows), [r for r in rows if not r["ok"]]
+
+
+def test_golden_check_passes_then_fails_on_a_shifted_value(tmp_path):
+    shutil.copy(GOLDEN_DIR / "videopose3d.yaml", tmp_path / "videopose3d.yaml")
+    rows = golden_checks(["videopose3d"], log=lambda m: None, golden_dir=tmp_path)
+    assert rows and all(r["ok"] for r in rows)
+    g = yaml.safe_load((tmp_path / "videopose3d.yaml").read_text())
+    g["expected"]["mpjpe"] += 2 * g["tolerance_mm"]
+    (tmp_path / "videopose3d.yaml").write_text(yaml.safe_dump(g))
+    rows = golden_checks(["videopose3d"], log=lambda m: None, golden_dir=tmp_path)
+    bad = [r for r in rows if not r["ok"]]
+    assert len(bad) == 1 and "mpjpe" in bad[0]["check"]

@@ -1,0 +1,86 @@
+"""Sweeps: planning, resume after an interruption (kill -9), same table as an uninterrupted run."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.errors import ConfigError
+from bench.protocols import load_protocol
+from bench.runner import plan, run_sweep
+
+PROTO = "videopose3d.receptive_field"
+TINY = ["train.window_stride=256", "model.options.channels=16", "eval.metrics=[mpjpe]"]
+
+
+def sets(items):
+    from bench.config import parse_set
+    return parse_set(items)
+
+
+def test_plan_resolves_every_cell_and_records_shrinks(tmp_path):
+    jobs = plan(load_protocol(PROTO), "quick", runs_dir=tmp_path)
+    assert len(jobs) == 9 and len({j.id for j in jobs}) == 9
+    rfs = sorted({j.cfg["model"]["options"]["receptive_field"] for j in jobs})
+    assert rfs == [27, 81, 243]
+    assert any("model.options.channels 1024 -> 64 (quick)" == s for s in jobs[0].shrinks)
+    assert all(j.cfg["train"]["epochs"] == 6 for j in jobs)
+
+
+def test_plan_rejects_invalid_values_before_running(tmp_path):
+    with pytest.raises(ConfigError, match="receptive"):
+        plan(load_protocol(PROTO), "smoke", overrides={"model.options.receptive_field": 28}, runs_dir=tmp_path)
+    with pytest.raises(ConfigError, match="--seeds"):
+        plan(load_protocol(PROTO), "smoke", seeds=0, runs_dir=tmp_path)
+
+
+def test_noise_protocol_shrinks_each_model_with_its_own_option(tmp_path):
+    jobs = plan(load_protocol("baselines.noise"), "quick", runs_dir=tmp_path)
+    by_model = {j.cfg["model"]["name"]: j.cfg["model"]["options"] for j in jobs}
+    assert by_model["martinez"]["linear_size"] == 512 and by_model["videopose3d"]["channels"] == 64
+
+
+def _sweep_cmd(runs):
+    cmd = [sys.executable, "-m", "bench.cli", "ablate", PROTO, "--scale", "smoke", "--runs-dir", str(runs)]
+    for s in TINY:
+        cmd += ["--set", s]
+    return cmd
+
+
+def test_kill9_then_resume_gives_the_same_table(tmp_path):
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    # Uninterrupted reference.
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    subprocess.run(_sweep_cmd(ref / "runs"), cwd=ref, env=env, check=True, capture_output=True)
+    ref_table = (ref / "results/tables" / f"{PROTO}.md").read_text()
+    # Interrupted run: kill -9 as soon as the first record exists.
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen(_sweep_cmd(work / "runs"), cwd=work, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((work / "runs").rglob("*.json")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = list((work / "runs").rglob("*.json"))
+    assert 1 <= len(done) < 3, "the kill should land mid-sweep"
+    out = subprocess.run(_sweep_cmd(work / "runs"), cwd=work, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    assert f"{len(done)} already done" in out
+    assert (work / "results/tables" / f"{PROTO}.md").read_text() == ref_table
+
+
+def test_in_process_resume_skips_finished_cells(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r1 = run_sweep(PROTO, "smoke", overrides=sets(TINY), runs_dir=tmp_path / "runs",
+                   tables_dir=tmp_path / "t", plots_dir=None, tb_dir=None, log=lambda m: None, progress=False)
+    r2 = run_sweep(PROTO, "smoke", overrides=sets(TINY), runs_dir=tmp_path / "runs",
+                   tables_dir=tmp_path / "t", plots_dir=None, tb_dir=None, log=lambda m: None, progress=False)
+    assert (r1.ran, r1.skipped) == (3, 0) and (r2.ran, r2.skipped) == (0, 3)
+    assert {r["id"] for r in r1.records} == {r["id"] for r in r2.records}
