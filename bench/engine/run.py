@@ -54,13 +54,9 @@ def split_sequences(ds: PoseDataset, data_cfg: dict):
 
 
 def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    info = {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
+    from bench.profiling import device_name
+
+    info = {"host": platform.node(), "cpu": device_name(torch.device("cpu")), "cores": os.cpu_count(),
             "python": platform.python_version(), "platform": platform.platform()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
