@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
-from bench.camera import Camera, h36m_cameras, normalize_screen_coordinates, world_to_camera
+from bench.camera import Camera, h36m_cameras
 from bench.data.dataset import PoseDataset, check_array, register_loader
+from bench.data.views import camera_views, vp3d_files
 from bench.data.npz import expect_dict, load_npz_item
 from bench.errors import DataError
 from bench.skeleton import H36M_17, MPII_16, Skeleton
@@ -40,16 +40,9 @@ def build_vp3d_dataset(name: str, folder: Path, file_tag: str, source: str,
                        validation: list[str], fps: float, exclude: list[tuple[str, str]] = (),
                        reduce_32: bool = True) -> PoseDataset:
     """Read a VideoPose3D-layout folder into a :class:`PoseDataset`."""
-    from bench.data.layouts import convert_keypoints  # converters live with the layouts
-
     if not folder.is_dir():
         raise DataError(f"data folder not found: {folder}")
-    f3d = folder / f"data_3d_{file_tag}.npz"
-    f2d = folder / f"data_2d_{file_tag}_{source}.npz"
-    if not f2d.is_file():
-        found = sorted(p.name for p in folder.glob(f"data_2d_{file_tag}_*.npz"))
-        raise DataError(f"2D source {source!r} not found: {f2d} is missing"
-                        + (f" (available: {', '.join(found)})" if found else ""))
+    f3d, f2d = vp3d_files(folder, file_tag, source)
     pos3d = expect_dict(load_npz_item(f3d, "positions_3d"), f"{f3d}:positions_3d")
     pos2d = expect_dict(load_npz_item(f2d, "positions_2d"), f"{f2d}:positions_2d")
     meta = load_npz_item(f2d, "metadata", required=False)
@@ -74,27 +67,11 @@ def build_vp3d_dataset(name: str, folder: Path, file_tag: str, source: str,
                 raise DataError(f"{where3}: expected 17 or 32 joints, got {world.shape[1]}")
             if action not in pos2d[subject]:
                 raise DataError(f"{f2d}: missing {subject}/{action!r} that {f3d.name} has")
-            views = pos2d[subject][action]
-            cams = cameras[subject]
-            if not isinstance(views, (list, tuple)) or len(views) != len(cams):
-                raise DataError(f"{f2d}:positions_2d[{subject!r}][{action!r}]: expected a list of "
-                                f"{len(cams)} camera arrays")
-            kp_list, pos_list = [], []
-            for c, (kp, cam) in enumerate(zip(views, cams)):
-                where2 = f"{f2d}:positions_2d[{subject!r}][{action!r}][{c}]"
-                kp = check_array(kp, where2, None, 2)
-                layout = _layout_of_2d(meta, kp.shape[1], where2)
-                layout_2d = layout_2d or layout
-                if len(kp) < len(world):
-                    raise DataError(f"{where2}: 2D has {len(kp)} frames but the 3D sequence has "
-                                    f"{len(world)}; lengths must agree")
-                kp = kp[: len(world)]  # longer 2D is cut to the mocap length
-                kp = normalize_screen_coordinates(kp, cam.res_w, cam.res_h)
-                if layout is not H36M_17:
-                    kp = convert_keypoints(kp, layout.name, H36M_17.name)
-                kp_list.append(kp.astype(np.float32))
-                cam_pos = world_to_camera(world.astype(np.float64), cam.orientation, cam.translation)
-                pos_list.append(cam_pos.astype(np.float32))
+            kp_list, pos_list, layout = camera_views(
+                world, pos2d[subject][action], cameras[subject],
+                f"{f2d}:positions_2d[{subject!r}][{action!r}]",
+                lambda j, where: _layout_of_2d(meta, j, where), H36M_17)
+            layout_2d = layout_2d or layout
             keypoints[subject][action] = kp_list
             positions[subject][action] = pos_list
     if not positions:

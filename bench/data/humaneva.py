@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.camera import Camera, normalize_screen_coordinates, world_to_camera
+from bench.camera import Camera
 from bench.data.dataset import PoseDataset, check_array, register_loader
-from bench.data.layouts import convert_keypoints
+from bench.data.views import camera_views, vp3d_files
 from bench.data.npz import expect_dict, load_npz_item
 from bench.errors import DataError
 from bench.skeleton import COCO_17, H36M_17, HUMANEVA_15, Skeleton
@@ -169,12 +169,7 @@ def load_humaneva(path: str | None, source: str = "gt",
                 "pass --data humaneva:/path/to/folder")
         raise DataError(f"data folder not found: {folder} ({hint}; it must hold "
                         f"data_3d_{FILE_TAG}.npz and data_2d_{FILE_TAG}_<source>.npz)")
-    f3d = folder / f"data_3d_{FILE_TAG}.npz"
-    f2d = folder / f"data_2d_{FILE_TAG}_{source}.npz"
-    if not f2d.is_file():
-        found = sorted(p.name for p in folder.glob(f"data_2d_{FILE_TAG}_*.npz"))
-        raise DataError(f"2D source {source!r} not found: {f2d} is missing"
-                        + (f" (available: {', '.join(found)})" if found else ""))
+    f3d, f2d = vp3d_files(folder, FILE_TAG, source)
     pos3d = expect_dict(load_npz_item(f3d, "positions_3d"), f"{f3d}:positions_3d")
     table = load_npz_item(f3d, "cameras", required=False)
     if table is not None and not isinstance(table, dict):
@@ -200,24 +195,10 @@ def load_humaneva(path: str | None, source: str = "gt",
             world = check_array(world, where3, HUMANEVA_15.num_joints, 3)
             if action not in subject_2d:
                 raise DataError(f"{f2d}: missing {subject}/{action!r} that {f3d.name} has")
-            views = subject_2d[action]
-            if not isinstance(views, (list, tuple)) or len(views) != len(cams):
-                raise DataError(f"{f2d}:positions_2d[{subject!r}][{action!r}]: expected a list of "
-                                f"{len(cams)} camera arrays")
-            kp_list, pos_list = [], []
-            for c, (kp, cam) in enumerate(zip(views, cams)):
-                where2 = f"{f2d}:positions_2d[{subject!r}][{action!r}][{c}]"
-                kp = check_array(kp, where2, None, 2)
-                layout = layout_of_2d(meta, kp.shape[1], where2)
-                layout_2d = layout_2d or layout
-                if len(kp) < len(world):
-                    raise DataError(f"{where2}: 2D has {len(kp)} frames but the 3D sequence has "
-                                    f"{len(world)}; lengths must agree")
-                kp = normalize_screen_coordinates(kp[: len(world)], cam.res_w, cam.res_h)
-                kp = convert_keypoints(kp, layout, HUMANEVA_15)
-                kp_list.append(np.asarray(kp, dtype=np.float32))
-                cam_pos = world_to_camera(world.astype(np.float64), cam.orientation, cam.translation)
-                pos_list.append(cam_pos.astype(np.float32))
+            kp_list, pos_list, layout = camera_views(
+                world, subject_2d[action], cams, f"{f2d}:positions_2d[{subject!r}][{action!r}]",
+                lambda j, where: layout_of_2d(meta, j, where), HUMANEVA_15)
+            layout_2d = layout_2d or layout
             keypoints[subject][action] = kp_list
             positions[subject][action] = pos_list
 

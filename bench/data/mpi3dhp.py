@@ -55,6 +55,7 @@ from bench.camera import normalize_screen_coordinates
 from bench.data.dataset import PoseDataset, check_array, register_loader
 from bench.data.layouts import MPI3DHP_17, convert_keypoints
 from bench.data.npz import expect_dict, load_npz_item
+from bench.data.views import vp3d_files
 from bench.errors import ConfigError, DataError
 from bench.skeleton import H36M_17, Skeleton
 
@@ -148,12 +149,7 @@ def load_3dhp(path: str | None, source: str = "gt", valid_frames: str = "drop",
     if not folder.is_dir():
         raise DataError(f"data folder not found: {folder} (it must hold data_3d_{FILE_TAG}.npz and "
                         f"data_2d_{FILE_TAG}_<source>.npz)")
-    f3d = folder / f"data_3d_{FILE_TAG}.npz"
-    f2d = folder / f"data_2d_{FILE_TAG}_{source}.npz"
-    if not f2d.is_file():
-        found = sorted(p.name for p in folder.glob(f"data_2d_{FILE_TAG}_*.npz"))
-        raise DataError(f"2D source {source!r} not found: {f2d} is missing"
-                        + (f" (available: {', '.join(found)})" if found else ""))
+    f3d, f2d = vp3d_files(folder, FILE_TAG, source)
     pos3d = expect_dict(load_npz_item(f3d, "positions_3d"), f"{f3d}:positions_3d")
     masks = load_npz_item(f3d, "valid_frames", required=False)
     if masks is not None:
