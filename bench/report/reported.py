@@ -22,9 +22,13 @@ REPORTED_DIR = Path(__file__).resolve().parent.parent.parent / "results" / "repo
 SCHEMA = 1
 
 #: Metrics a reported cell may hold (the run record's metric names plus the record-level ones).
-METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc", "params", "flops_per_frame")
+METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc", "params", "flops_per_frame",
+           "ms_per_frame")
 #: Config sections a cell key may address.
 KEY_SECTIONS = ("model", "data", "train", "eval", "seed")
+#: Cell keys that are not config paths: ``action`` is the test action group (a string, e.g.
+#: ``Walking`` or ``Average``) that a per-action number belongs to.
+PSEUDO_KEYS = ("action",)
 
 _TOP_KEYS = {"schema", "paper", "citation", "source", "tables"}
 _TABLE_KEYS = {"title", "section", "location", "protocol", "notes", "cells"}
@@ -202,9 +206,14 @@ def _parse_cell(c: Any, cw: str) -> dict:
     if not isinstance(key, dict) or not key:
         raise DataError(f"{cw}: 'key' must be a non-empty mapping of dotted config keys to values")
     for k, v in key.items():
+        if k in PSEUDO_KEYS:
+            if not isinstance(v, str) or not v.strip():
+                raise DataError(f"{cw}: key {k!r} must map to a non-empty string (a test action group), "
+                                f"got {v!r}")
+            continue
         if not isinstance(k, str) or k.split(".")[0] not in KEY_SECTIONS or "" in k.split("."):
             raise DataError(f"{cw}: key {k!r} is not a dotted config key starting with one of "
-                            f"{', '.join(KEY_SECTIONS)}")
+                            f"{', '.join(KEY_SECTIONS)} (or one of {', '.join(PSEUDO_KEYS)})")
         if not isinstance(v, (str, int, float, bool)):
             raise DataError(f"{cw}: key {k!r} must map to a scalar, got {v!r}")
     values = c.get("values", {}) or {}

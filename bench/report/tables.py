@@ -37,6 +37,7 @@ METRIC_NAMES = {
     "auc": "AUC (%)",
     "params": "Params",
     "flops_per_frame": "FLOPs/frame",
+    "ms_per_frame": "Time (ms/frame)",
 }
 #: Metrics stored at the top level of a run record, valid for every evaluation variant.
 RECORD_LEVEL = ("params", "flops_per_frame")

@@ -82,6 +82,33 @@ def test_match_cell_prefers_most_specific(tmp_path):
     assert match_cell(t, {"model.name": "m", "model.options.k": 3})["values"]["mpjpe"] == 2.0
 
 
+def test_dgnet_tables():
+    doc = load_reported("dgnet")
+    assert set(doc["tables"]) == {"table1_2", "table3", "table4", "table5", "table6", "table7", "table8",
+                                  "table9_blocks", "table9_frames", "table10", "table11", "fig5"}
+    t = doc["tables"]["table1_2"]
+    avg = {"model.name": "dgnet", "data.source": "det", "action": "Average"}
+    assert [c["values"] for c in t.cells if c["key"] == avg] == [{"mpjpe": 45.3, "p_mpjpe": 35.4}]
+    eat = {"model.name": "martinez", "data.source": "det", "action": "Eating"}
+    assert [c["values"]["mpjpe"] for c in t.cells if c["key"] == eat] == [58]  # printed "58."
+    assert doc["tables"]["table5"].metrics() == ["mpjpe", "ms_per_frame"]
+    assert all(v is None for c in doc["tables"]["fig5"].cells for v in c["values"].values())
+    # the pseudo-key `action` matches only a config that carries it
+    assert match_cell(t, {"model": {"name": "dgnet"}, "data": {"source": "det"}}) is None
+    cfg = {"model": {"name": "dgnet"}, "data": {"source": "det"}, "action": "Average"}
+    assert match_cell(t, cfg)["values"]["mpjpe"] == 45.3
+
+
+def test_action_pseudo_key(tmp_path):
+    doc = _doc(cells=[{"key": {"model.name": "a", "action": "Walking"}, "values": {"mpjpe": 1.0}},
+                      {"key": {"model.name": "a", "action": "Average"}, "values": {"mpjpe": 2.0}}])
+    assert len(_write_and_load(tmp_path, doc).cells) == 2
+    doc = _doc(cells=[{"key": {"model.name": "a", "action": 3}, "values": {"mpjpe": 1.0}}])
+    assert "'action' must map to a non-empty string" in _error(tmp_path, doc)
+    doc = _doc(cells=[{"key": {"model.name": "a", "actions": "Walking"}, "values": {"mpjpe": 1.0}}])
+    assert "dotted config key" in _error(tmp_path, doc)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Validation of malformed files
 
