@@ -24,6 +24,11 @@ def _int_min(lo):
     return lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= lo else f"an integer >= {lo}"
 
 
+def _opt_int_min(lo):
+    check = _int_min(lo)
+    return lambda v: None if v is None or check(v) is None else f"null or an integer >= {lo}"
+
+
 def _num_min(lo, strict=False):
     def check(v):
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (v > lo if strict else v >= lo)
@@ -68,6 +73,8 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "data.validation_subjects": ([], _str_list,
                                  "training subjects held out for best-epoch selection (never test ones)"),
     "data.actions": (None, _opt_str_list, "null = all; names or group prefixes ('Walk')"),
+    "data.train_actions": (None, _opt_str_list, "training actions when they differ from the test ones "
+                                                 "(cross-action protocols); null = data.actions"),
     "data.downsample": (1, _int_min(1), "keep every k-th frame, train and test (GAST-Net uses 5)"),
     "data.exclude_s11_directions": (True, _bool, "h36m only: drop the corrupted S11 Directions video"),
     "train.epochs": (60, _int_min(1), "training epochs (budgets are epochs, never wall-clock)"),
@@ -94,6 +101,14 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "eval.noise_seed": (0, _int_min(0), "seed of the test noise (combined with sigma)"),
     "eval.metrics": (["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"], _str_list, f"subset of {', '.join(METRICS)}"),
     "eval.batch_frames": (4096, _int_min(1), "output frames per evaluation forward pass"),
+    "eval.window_step": (None, _opt_int_min(1),
+                         "sequence-to-sequence models: frames between test windows, the predictions of a "
+                         "frame averaged; null = the model's own default (DG-Net 1)"),
+    "eval.group_by": ("action", _choice("action", "subject_action"),
+                      "groups of the per-action breakdown: the action, or 'action subject' "
+                      "(HumanEva tables: 'Walking S1')"),
+    "eval.latency": (False, _bool, "time the test forward passes and store ms per test frame "
+                                   "(record metric ms_per_frame; same process, same device)"),
     "seed": (0, _int_min(0), "random seed (torch, numpy, batch order)"),
 }
 SECTIONS = ("model", "data", "train", "eval")

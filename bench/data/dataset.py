@@ -32,6 +32,7 @@ class Sequence:
     keypoints: np.ndarray
     positions: np.ndarray
     res_w: int = 1000  # image width in pixels: 1 pixel = 2 / res_w normalised units
+    intrinsics: np.ndarray | None = None  # normalised [fx, fy, cx, cy] of the camera, where known
 
     @property
     def group(self) -> str:
@@ -65,6 +66,8 @@ class PoseDataset:
     test_subjects: list[str]
     validation_subjects: list[str] = field(default_factory=list)
     resolution: dict[str, list[int]] = field(default_factory=dict)  # subject -> res_w per camera
+    # subject -> per camera normalised [fx, fy, cx, cy] (model-specs.md 5.4); empty where unknown
+    intrinsics: dict[str, list[np.ndarray]] = field(default_factory=dict)
     path: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -108,9 +111,11 @@ class PoseDataset:
                         raise ConfigError(f"unknown camera {c} for {s}/{action} in {self.name}; "
                                           f"valid: 0..{n_cam - 1}")
                     res_w = self.resolution.get(s, [1000] * n_cam)[c]
+                    intr = self.intrinsics.get(s)
                     out.append(Sequence(s, action, c,
                                         self.keypoints[s][action][c][::downsample],
-                                        self.positions[s][action][c][::downsample], res_w))
+                                        self.positions[s][action][c][::downsample], res_w,
+                                        None if intr is None else intr[c]))
         return out
 
     def num_frames(self, subjects: list[str]) -> int:

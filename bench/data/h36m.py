@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 
 from bench.camera import Camera, h36m_cameras
 from bench.data.dataset import PoseDataset, check_array, register_loader
@@ -88,6 +89,8 @@ def build_vp3d_dataset(name: str, folder: Path, file_tag: str, source: str,
                        fps=fps, keypoints=keypoints, positions=positions, train_subjects=list(train),
                        test_subjects=list(test), validation_subjects=list(validation),
                        resolution={s: [c.res_w for c in cameras[s]] for s in positions},
+                       intrinsics={s: [c.intrinsic[:4].astype(np.float32) for c in cameras[s]]
+                                   for s in positions},
                        path=str(folder), notes=notes)
 
 

@@ -1,12 +1,18 @@
 """Evaluation over whole test sequences (model-specs.md sections 5.4-5.5).
 
-Each test sequence is edge-padded and run through the model at once (in chunks of
-``eval.batch_frames`` output frames, which is exact for convolutional models); with test-time flip
-the mirrored copy is run in the same batch, un-mirrored and averaged. Errors are computed per frame
+Convolutional models: each test sequence is edge-padded and run through the model at once (in chunks of
+``eval.batch_frames`` output frames, which is exact for convolutional models). Sequence-to-sequence
+models (``output_mode == 'seq2seq'``, T = ``receptive_field`` frames in and out): a T-frame window
+slides over the sequence with stride ``eval.window_step`` (the last window is aligned with the end),
+windows are run ``eval.batch_frames // T`` at a time (memory stays flat in the sequence length) and the
+predictions of each frame are averaged. With test-time flip the mirrored copy is run in the same batch,
+un-mirrored and averaged. Errors are computed per frame
 in millimetres on root-relative poses and aggregated action-wise (frame-weighted within an action
 group, unweighted across groups) or frame-wise.
 """
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import torch
@@ -14,7 +20,7 @@ from torch import nn
 
 from bench import metrics as M
 from bench.data.dataset import Sequence
-from bench.engine.windows import flip_pose, pad_sequence, root_relative
+from bench.engine.windows import flip_context, flip_pose, pad_sequence, root_relative, sequence_context
 from bench.skeleton import Skeleton
 
 # Per-frame metric functions on (N, J, 3) arrays in millimetres -> (N,) values.
@@ -27,20 +33,80 @@ PER_FRAME = {
 }
 
 
+def window_starts(n: int, t: int, step: int) -> np.ndarray:
+    """Starts of T-frame windows over n >= T frames every ``step`` frames, plus one aligned with the end."""
+    starts = np.arange(0, n - t + 1, step)
+    if starts[-1] != n - t:
+        starts = np.append(starts, n - t)
+    return starts
+
+
+@torch.inference_mode()
+def predict_seq2seq(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_perm, joint_perm,
+                    batch_frames: int = 4096, step: int | None = None,
+                    context: np.ndarray | None = None) -> np.ndarray:
+    """Sliding-window prediction of a sequence-to-sequence model; see the module docstring."""
+    t = model.receptive_field
+    step = step or getattr(model, "eval_step", 1)
+    n = len(keypoints)
+    kp = np.pad(keypoints, ((0, max(t - n, 0)), (0, 0), (0, 0)), mode="edge")  # short video: edge-pad
+    x = torch.from_numpy(kp.astype(np.float32))[None]
+    ctx = None
+    if context is not None:
+        ctx = torch.from_numpy(np.pad(context, ((0, max(t - n, 0)), (0, 0)), mode="edge"))[None]
+    if flip:
+        x = torch.cat([x, flip_pose(x, kps_perm)])
+        ctx = None if ctx is None else torch.cat([ctx, flip_context(ctx)])
+    copies, frames = x.shape[0], x.shape[1]
+    total = torch.zeros(copies, frames, model.num_joints_out, 3)
+    count = torch.zeros(frames)
+    starts = torch.from_numpy(window_starts(frames, t, step))
+    per_batch = max(1, batch_frames // t)
+    ar = torch.arange(t)
+    for b in range(0, len(starts), per_batch):
+        idx = (starts[b:b + per_batch, None] + ar).reshape(-1)
+        xw = x[:, idx].reshape(copies * len(idx) // t, t, *x.shape[2:])
+        if ctx is None:
+            y = model(xw)
+        else:
+            y = model(xw, ctx[:, idx].reshape(copies * len(idx) // t, t, -1))
+        total.index_add_(1, idx, y.reshape(copies, len(idx), *y.shape[2:]))
+        count.index_add_(0, idx, torch.ones(len(idx)))
+    y = total / count[None, :, None, None]
+    if flip:
+        y = (y[0] + flip_pose(y[1], joint_perm)) / 2
+    else:
+        y = y[0]
+    return y[:n].numpy()
+
+
 @torch.inference_mode()
 def predict_sequence(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_perm: np.ndarray,
-                     joint_perm: np.ndarray, batch_frames: int = 4096) -> np.ndarray:
-    """(F, J_in, 2) normalised keypoints -> (F, J_out, 3) root-relative predictions (metres)."""
+                     joint_perm: np.ndarray, batch_frames: int = 4096, step: int | None = None,
+                     context: np.ndarray | None = None) -> np.ndarray:
+    """(F, J_in, 2) normalised keypoints -> (F, J_out, 3) root-relative predictions (metres).
+
+    ``step`` (seq2seq models only): stride of the test windows; ``context``: (F, 5) per-frame camera
+    context for models with ``needs_context``."""
     assert keypoints.ndim == 3 and keypoints.shape[-1] == 2, keypoints.shape
+    if getattr(model, "output_mode", "conv") == "seq2seq":
+        return predict_seq2seq(model, keypoints, flip, kps_perm, joint_perm, batch_frames, step, context)
     rf, shift = model.receptive_field, model.causal_shift
     n = len(keypoints)
     x = torch.from_numpy(pad_sequence(keypoints, rf, shift).astype(np.float32))[None]
     if flip:
         x = torch.cat([x, flip_pose(x, kps_perm)])
+    c = None
+    if context is not None:
+        c = torch.from_numpy(pad_sequence(context[:, None], rf, shift)[:, 0])[None]
+        c = torch.cat([c, flip_context(c)]) if flip else c
     outs = []
     for s in range(0, n, batch_frames):
         e = min(n, s + batch_frames)
-        outs.append(model(x[:, s:e + rf - 1]))
+        if c is None:
+            outs.append(model(x[:, s:e + rf - 1]))
+        else:
+            outs.append(model(x[:, s:e + rf - 1], c[:, s:e + rf - 1]))
     y = torch.cat(outs, dim=1)
     assert y.shape[1] == n, f"model returned {y.shape[1]} frames for {n}"
     if flip:
@@ -48,6 +114,13 @@ def predict_sequence(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_pe
     else:
         y = y[0]
     return y.numpy()
+
+
+def group_name(seq: Sequence, group_by: str) -> str:
+    """The breakdown group of a sequence: its action group, or 'action subject' ('Walking S1')."""
+    if group_by == "subject_action":
+        return f"{seq.group} {seq.subject.split('/')[-1]}"
+    return seq.group
 
 
 def add_pixel_noise(keypoints: np.ndarray, sigma_px: float, res_w: int, rng: np.random.RandomState):
@@ -74,21 +147,31 @@ def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg: dict,
     kps_perm, joint_perm = keypoints_layout.flip_permutation(), skeleton.flip_permutation()
     per_frame: dict[str, list[np.ndarray]] = {m: [] for m in metrics if m != "mpjve"}
     vel, groups, vel_groups = [], [], []
+    needs_context = bool(getattr(model, "needs_context", False))
+    forward_s = 0.0
     for seq in sequences:
         kp = seq.keypoints
         if sigma > 0:
             kp = add_pixel_noise(kp, sigma, seq.res_w, rng)
-        pred = predict_sequence(model, kp, ec["flip"], kps_perm, joint_perm, ec["batch_frames"]) * 1000
+        ctx = sequence_context(seq) if needs_context else None
+        t0 = time.perf_counter()
+        pred = predict_sequence(model, kp, ec["flip"], kps_perm, joint_perm, ec["batch_frames"],
+                                ec.get("window_step"), ctx) * 1000
+        forward_s += time.perf_counter() - t0
         target = root_relative(seq.positions) * 1000
         for m in per_frame:
             per_frame[m].append(PER_FRAME[m](pred, target))
-        groups.append(np.full(len(seq), seq.group, dtype=object))
+        group = group_name(seq, ec.get("group_by", "action"))
+        groups.append(np.full(len(seq), group, dtype=object))
         if "mpjve" in metrics and len(seq) > 1:
             vel.append(M.mpjve_per_frame(pred, target))
-            vel_groups.append(np.full(len(seq) - 1, seq.group, dtype=object))
+            vel_groups.append(np.full(len(seq) - 1, group, dtype=object))
     if was_training:
         model.train()
     out: dict = {"per_action": {}, "frames": int(sum(len(s) for s in sequences))}
+    if ec.get("latency"):
+        # Wall time of the forward passes only (flip copy and window overlap included, as evaluated).
+        out["ms_per_frame"] = 1000 * forward_s / max(out["frames"], 1)
     all_groups = np.concatenate(groups)
     values = {m: np.concatenate(v) for m, v in per_frame.items()}
     if vel:

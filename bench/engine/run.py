@@ -49,7 +49,9 @@ def split_sequences(ds: PoseDataset, data_cfg: dict):
     if not train:
         raise ConfigError("no training subjects left after removing data.validation_subjects")
     kw = dict(actions=data_cfg["actions"], downsample=data_cfg["downsample"])
-    return (ds.sequences(train, **kw), ds.sequences(val, **kw) if val else [],
+    train_actions = data_cfg.get("train_actions") or data_cfg["actions"]
+    train_kw = dict(kw, actions=train_actions)
+    return (ds.sequences(train, **train_kw), ds.sequences(val, **train_kw) if val else [],
             ds.sequences(test, **kw))
 
 

@@ -59,6 +59,36 @@ def training_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.
     return torch.norm(pred - target, dim=-1).mean()  # MPJPE in metres (Protocol 1 as a loss)
 
 
+def make_batcher(model: nn.Module, seqs: list[Sequence], keypoints_layout: Skeleton, skeleton: Skeleton,
+                 tc: dict) -> WindowBatcher:
+    """Training windows for ``model``: convolutional models get receptive-field windows with
+    ``train_out_frames`` outputs; sequence-to-sequence models (``output_mode == 'seq2seq'``) get every
+    T-frame window (stride 1 before ``train.window_stride``) with all T frames as targets."""
+    context = bool(getattr(model, "needs_context", False))
+    if getattr(model, "output_mode", "conv") == "seq2seq":
+        t = model.receptive_field
+        return WindowBatcher(seqs, 1, 0, keypoints_layout, skeleton, tc["batch_size"], out_frames=t,
+                             flip=tc["flip"], window_stride=tc["window_stride"], step=1, context=context)
+    return WindowBatcher(seqs, model.receptive_field, model.causal_shift, keypoints_layout, skeleton,
+                         tc["batch_size"], out_frames=getattr(model, "train_out_frames", 1), flip=tc["flip"],
+                         window_stride=tc["window_stride"], context=context)
+
+
+def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor | None,
+               kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, prediction). A model with ``loss_terms`` adds its own terms (DG-Net's multi-level loss,
+    Eq. 17) around the configured per-pose loss."""
+    def loss_fn(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return training_loss(p, t, kind)
+
+    if hasattr(model, "loss_terms"):
+        if context is not None:
+            return model.loss_terms(x, y, loss_fn, context=context)
+        return model.loss_terms(x, y, loss_fn)
+    pred = model(x) if context is None else model(x, context)
+    return loss_fn(pred, y), pred
+
+
 def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seqs: list[Sequence],
                 keypoints_layout: Skeleton, skeleton: Skeleton, progress: bool = False,
                 writer=None, log=None) -> TrainResult:
@@ -70,10 +100,7 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
     from bench.engine.evaluate import evaluate_sequences
 
     tc = cfg["train"]
-    out_frames = getattr(model, "train_out_frames", 1)
-    batcher = WindowBatcher(train_seqs, model.receptive_field, model.causal_shift, keypoints_layout,
-                            skeleton, tc["batch_size"], out_frames=out_frames, flip=tc["flip"],
-                            window_stride=tc["window_stride"])
+    batcher = make_batcher(model, train_seqs, keypoints_layout, skeleton, tc)
     opt = make_optimizer(model, tc)
     rng = np.random.RandomState(cfg["seed"])
     result = TrainResult(num_windows=batcher.num_windows)
@@ -91,11 +118,10 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
         model.train()
         total, count = 0.0, 0
         tb = time.perf_counter()
-        for x, y in batcher.batches(rng):
+        for x, y, *ctx in batcher.batches(rng):
             ts = time.perf_counter()
             batch_time += ts - tb
-            pred = model(x)
-            loss = training_loss(pred, y, tc["loss"])
+            loss, pred = model_loss(model, x, y, ctx[0] if ctx else None, tc["loss"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if tc["grad_clip"] > 0:

@@ -1,1 +1,2 @@
 """Models of the seed papers. Each module registers its builders with ``bench.registry``."""
+from bench.models import dgnet  # noqa: F401

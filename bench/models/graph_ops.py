@@ -1,0 +1,298 @@
+"""Graph operations of DG-Net (Zhang et al., TIP 2021, section III; model-specs.md section 4.2).
+
+Features are laid out as ``(B, T, J, C)``: batch, frames, joints, channels. Every operation maps
+``(B, T, J, C_in) -> (B, T, J, C_out)`` and builds its affinities with batched tensor operations (no Python
+loops over joints, frames or samples).
+
+* :class:`FixedSpatialGraph` (FSG, Eq. 1-2): skeleton affinity, SemGCN-style by default.
+* :class:`DynamicalSpatialGraph` (DSG, Eq. 3-7): per-frame K nearest joints in the layer's input features,
+  weighted affinity B = D (.) R.
+* :class:`FixedTemporalGraph` (FTG, Eq. 8-9): each joint sees itself at t-1, t, t+1.
+* :class:`DynamicalTemporalGraph` (DTG, Eq. 10-14): forward/backward K nearest joints by motion-vector
+  distance, weighted Q = L (.) H.
+* :class:`SpatialNonLocal`: SemGCN's concatenation non-local block over the joints of each frame.
+
+KNN convention (model-specs.md 4.2): the joint itself is always one of its K neighbours (distance 0; it is
+forced first so that another joint with identical features cannot push it out); remaining ties are broken
+by the lower joint index (stable sort). Neighbour indices carry no gradient; the weights do.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from bench.errors import ConfigError
+from bench.skeleton import Skeleton
+
+GRAPH_STYLES = ("dynamical", "precomputed", "fixed", "full", "symmetry", "random")
+WEIGHTINGS = ("none", "fc", "embedded_gaussian")
+AFFINITY_NORMS = ("softmax", "raw", "sigmoid")
+
+
+def _check_features(x: torch.Tensor, where: str, channels: int | None = None) -> None:
+    if x.dim() != 4 or (channels is not None and x.shape[-1] != channels):
+        want = f"(B, T, J, {channels})" if channels is not None else "(B, T, J, C)"
+        raise ValueError(f"{where}: expected features {want}, got {tuple(x.shape)}")
+
+
+def knn_mask(features: torch.Tensor, k: int) -> torch.Tensor:
+    """Boolean ``(..., J, J)`` mask: row i marks the K joints nearest to joint i (Eq. 3-4, 10-11).
+
+    ``features`` is ``(..., J, C)``; Euclidean distance between rows. The joint itself is always selected
+    (forced first); ties among the others go to the lower index.
+    """
+    j = features.shape[-2]
+    if not 1 <= k <= j:
+        raise ValueError(f"K={k} must be between 1 and the number of joints ({j})")
+    f = features.detach()
+    flat = f.reshape(-1, j, f.shape[-1])
+    # Direct differences, not the matrix-product shortcut: exact zeros for identical rows keep ties exact.
+    dist = torch.cdist(flat, flat, compute_mode="donot_use_mm_for_euclid_dist")
+    eye = torch.eye(j, dtype=torch.bool, device=f.device)
+    dist = dist.masked_fill(eye, -1.0)
+    idx = torch.sort(dist, dim=-1, stable=True).indices[..., :k]
+    mask = torch.zeros_like(dist, dtype=torch.bool).scatter_(-1, idx, True)
+    return mask.reshape(*features.shape[:-1], j)
+
+
+def static_mask(style: str, k: int, skeleton: Skeleton, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The ``(J, J)`` boolean mask of a style that does not depend on the input.
+
+    fixed: skeleton bones plus self. full: every pair. symmetry: bones, self and each joint's left/right
+    counterpart (the symmetric connections of Fang et al. [35]; which edges exactly is [inferred]).
+    random: self plus K-1 joints drawn without replacement (``generator`` makes it reproducible).
+    """
+    j = skeleton.num_joints
+    if style == "fixed":
+        m = skeleton.adjacency(self_loops=True) > 0
+    elif style == "full":
+        m = np.ones((j, j), dtype=bool)
+    elif style == "symmetry":
+        m = skeleton.adjacency(self_loops=True) > 0
+        perm = skeleton.flip_permutation()
+        m[np.arange(j), perm] = True
+        m[perm, np.arange(j)] = True
+    elif style == "random":
+        scores = torch.rand(j, j, generator=generator)
+        scores.fill_diagonal_(-1.0)  # self first
+        idx = torch.argsort(scores, dim=-1)[:, :k]
+        return torch.zeros(j, j, dtype=torch.bool).scatter_(-1, idx, True)
+    else:
+        raise ValueError(f"style {style!r} has no static mask")
+    return torch.from_numpy(np.ascontiguousarray(m))
+
+
+def batch_norm_joints(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+    """BatchNorm over the channel axis of ``(B, T, J, C)`` features."""
+    b, t, j, c = x.shape
+    return bn(x.reshape(b, t * j, c).transpose(1, 2)).transpose(1, 2).reshape(b, t, j, c)
+
+
+class AffinityWeighting(nn.Module):
+    """Importance scores of the selected neighbours, R (Eq. 5) / H (Eq. 12), combined with the mask.
+
+    ``kind``: ``fc`` = one Linear(2C -> 1) on [x_i, x_j] (the paper's choice; it splits into a query and a
+    key term), ``embedded_gaussian`` = (x_i W_theta)(x_j W_phi)^T with C/2 embedding channels (Wang et al.
+    [42]), ``none`` = equal scores. ``norm`` (the paper gives none, [inferred]): ``softmax`` over the selected
+    neighbours of each row (default; with ``none`` this is the neighbour mean), ``raw`` = D (.) R exactly as
+    Eq. 6 reads, ``sigmoid`` = D (.) sigmoid(R).
+    """
+
+    def __init__(self, channels: int, kind: str = "fc", norm: str = "softmax"):
+        super().__init__()
+        if kind not in WEIGHTINGS:
+            raise ConfigError(f"unknown weighting {kind!r}; choose one of {', '.join(WEIGHTINGS)}")
+        if norm not in AFFINITY_NORMS:
+            raise ConfigError(f"unknown affinity_norm {norm!r}; choose one of {', '.join(AFFINITY_NORMS)}")
+        self.kind, self.norm = kind, norm
+        if kind == "fc":
+            self.query = nn.Linear(channels, 1)
+            self.key = nn.Linear(channels, 1, bias=False)
+        elif kind == "embedded_gaussian":
+            inter = max(channels // 2, 1)
+            self.theta = nn.Linear(channels, inter)
+            self.phi = nn.Linear(channels, inter)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """query, key: (B, T, J, C); mask: boolean, broadcastable to (B, T, J, J). Returns (B, T, J, J)."""
+        if self.kind == "fc":
+            scores = self.query(query) + self.key(key).transpose(-1, -2)  # gamma([x_i, x_j]) split in two
+        elif self.kind == "embedded_gaussian":
+            scores = self.theta(query) @ self.phi(key).transpose(-1, -2)
+        else:
+            scores = query.new_zeros(query.shape[:-1] + (key.shape[-2],))
+        mask = mask.expand(scores.shape)
+        if self.norm == "softmax":
+            return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        if self.norm == "sigmoid":
+            scores = torch.sigmoid(scores)
+        elif self.kind == "none":
+            scores = torch.ones_like(scores)
+        return scores * mask
+
+
+class FixedSpatialGraph(nn.Module):
+    """FSG, Eq. 2: Y_t = A X_t Theta over the skeleton graph, per frame.
+
+    ``form='semgcn'`` (default, [inferred] from "follows SemGCN practice"): SemGraphConv on A + I with a
+    learnable logit per edge, row softmax and separate weights for the joint itself and its neighbours.
+    ``form='plain'``: D^-1 (A + I) X Theta with one weight matrix.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, skeleton: Skeleton, form: str = "semgcn"):
+        super().__init__()
+        if form not in ("semgcn", "plain"):
+            raise ConfigError(f"unknown fsg form {form!r}; choose semgcn or plain")
+        self.form, self.in_channels = form, in_channels
+        adj = torch.from_numpy(skeleton.adjacency(self_loops=True) > 0)
+        self.register_buffer("mask", adj, persistent=False)
+        if form == "semgcn":
+            self.weight = nn.Parameter(torch.empty(2, in_channels, out_channels))
+            nn.init.xavier_uniform_(self.weight[0], gain=1.414)
+            nn.init.xavier_uniform_(self.weight[1], gain=1.414)
+            self.edge_logits = nn.Parameter(torch.ones(int(adj.sum())))
+        else:
+            deg = adj.sum(-1, keepdim=True).float()
+            self.register_buffer("norm_adj", adj.float() / deg, persistent=False)
+            self.weight = nn.Parameter(torch.empty(in_channels, out_channels))
+            nn.init.xavier_uniform_(self.weight, gain=1.414)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+
+    def forward(self, x: torch.Tensor, **_) -> torch.Tensor:
+        _check_features(x, "FixedSpatialGraph", self.in_channels)
+        if self.form == "plain":
+            return self.norm_adj @ (x @ self.weight) + self.bias
+        logits = torch.full(self.mask.shape, float("-inf"), device=x.device, dtype=x.dtype)
+        logits = logits.masked_scatter(self.mask, self.edge_logits.to(x.dtype))
+        adj = torch.softmax(logits, dim=-1)
+        eye = torch.eye(adj.shape[0], device=x.device, dtype=x.dtype)
+        h_self, h_nb = x @ self.weight[0], x @ self.weight[1]
+        return (adj * eye) @ h_self + (adj * (1 - eye)) @ h_nb + self.bias
+
+
+class DynamicalSpatialGraph(nn.Module):
+    """DSG, Eq. 3-7: Y_t = (D_t (.) R_t) X_t Phi.
+
+    D_t marks each joint's K nearest joints in this layer's input features of frame t (``style='dynamical'``);
+    other styles replace D_t (Table VII): ``precomputed`` (K nearest in the 2D input pose, passed in by the
+    network), ``fixed`` / ``full`` / ``symmetry`` / ``random`` (static masks, see :func:`static_mask`).
+    """
+
+    def __init__(self, channels: int, k: int, skeleton: Skeleton, style: str = "dynamical",
+                 weighting: str = "fc", norm: str = "softmax", generator: torch.Generator | None = None):
+        super().__init__()
+        self.channels, self.k, self.style = channels, k, style
+        self.weighting = AffinityWeighting(channels, weighting, norm)
+        self.linear = nn.Linear(channels, channels)  # Phi, plus a bias
+        if style in ("fixed", "full", "symmetry", "random"):
+            self.register_buffer("static", static_mask(style, k, skeleton, generator))
+        else:
+            self.static = None
+
+    def neighbours(self, x: torch.Tensor, spatial_mask: torch.Tensor | None) -> torch.Tensor:
+        if self.style == "dynamical":
+            return knn_mask(x, self.k)
+        if self.style == "precomputed":
+            if spatial_mask is None:
+                raise ValueError("DynamicalSpatialGraph(style='precomputed') needs spatial_mask")
+            return spatial_mask
+        return self.static
+
+    def forward(self, x: torch.Tensor, spatial_mask: torch.Tensor | None = None, **_) -> torch.Tensor:
+        _check_features(x, "DynamicalSpatialGraph", self.channels)
+        mask = self.neighbours(x, spatial_mask)
+        affinity = self.weighting(x, x, mask)  # B_t = D_t (.) R_t
+        return affinity @ self.linear(x)
+
+
+class FixedTemporalGraph(nn.Module):
+    """FTG, Eq. 9: Y_t = X_t W_x + X_{t+1} W_f + X_{t-1} W_b (a kernel-3 temporal convolution per joint;
+    zero padding: a missing neighbour frame contributes nothing)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+        self.conv = nn.Conv1d(channels, channels, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor, **_) -> torch.Tensor:
+        _check_features(x, "FixedTemporalGraph", self.channels)
+        b, t, j, c = x.shape
+        h = x.permute(0, 2, 3, 1).reshape(b * j, c, t)
+        return self.conv(h).reshape(b, j, c, t).permute(0, 3, 1, 2)
+
+
+class DynamicalTemporalGraph(nn.Module):
+    """DTG, Eq. 10-14: Y_t = X_t U_x + Q_{t+1} X_{t+1} U_f + Q_{t-1} X_{t-1} U_b.
+
+    Forward set of joint i at t (Eq. 10): the K joints j whose motion x_{t+1}^j - x_t^j is nearest to
+    x_{t+1}^i - x_t^i; the backward set at t uses the motions x_t - x_{t-1}. Both sets come from the same
+    motion matrix M_t = X_{t+1} - X_t (forward of frame t, backward of frame t+1), so one KNN per frame
+    pair serves both. Q = L (.) H with H from alpha / beta (Eq. 12-13). At the first / last frame the
+    missing neighbour frame contributes nothing (zero padding, [inferred]). Needs T >= 2.
+    """
+
+    def __init__(self, channels: int, k: int, skeleton: Skeleton, style: str = "dynamical",
+                 weighting: str = "fc", norm: str = "softmax", generator: torch.Generator | None = None):
+        super().__init__()
+        self.channels, self.k, self.style = channels, k, style
+        self.self_linear = nn.Linear(channels, channels)  # U_x (+ bias)
+        self.forward_linear = nn.Linear(channels, channels, bias=False)  # U_f
+        self.backward_linear = nn.Linear(channels, channels, bias=False)  # U_b
+        self.alpha = AffinityWeighting(channels, weighting, norm)
+        self.beta = AffinityWeighting(channels, weighting, norm)
+        if style in ("fixed", "full", "symmetry", "random"):
+            self.register_buffer("static", static_mask(style, k, skeleton, generator))
+        else:
+            self.static = None
+
+    def neighbours(self, x: torch.Tensor, motion_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, T-1, J, J) mask: row i of pair (t, t+1) = joints with motion nearest to joint i's."""
+        if self.style == "dynamical":
+            return knn_mask(x[:, 1:] - x[:, :-1], self.k)
+        if self.style == "precomputed":
+            if motion_mask is None:
+                raise ValueError("DynamicalTemporalGraph(style='precomputed') needs motion_mask")
+            return motion_mask
+        return self.static
+
+    def forward(self, x: torch.Tensor, motion_mask: torch.Tensor | None = None, **_) -> torch.Tensor:
+        _check_features(x, "DynamicalTemporalGraph", self.channels)
+        if x.shape[1] < 2:
+            raise ValueError(f"DynamicalTemporalGraph needs at least 2 frames, got {x.shape[1]}")
+        cur, nxt = x[:, :-1], x[:, 1:]
+        mask = self.neighbours(x, motion_mask)
+        q_forward = self.alpha(cur, nxt, mask)  # frames 0..T-2 look at t+1
+        q_backward = self.beta(nxt, cur, mask)  # frames 1..T-1 look at t-1
+        zero = x.new_zeros(x.shape[0], 1, x.shape[2], self.channels)
+        fwd = torch.cat([q_forward @ self.forward_linear(nxt), zero], dim=1)
+        bwd = torch.cat([zero, q_backward @ self.backward_linear(cur)], dim=1)
+        return self.self_linear(x) + fwd + bwd
+
+
+class SpatialNonLocal(nn.Module):
+    """SemGCN's non-local block (concatenation form) over the joints of each frame: f_ij = ReLU(w^T
+    [theta(x_i), phi(x_j)]), y_i = (1/J) sum_j f_ij g(x_j), out = x + BN(W y), with the output BN
+    initialised to zero so the block starts as the identity. Inter width ``channels // 2``."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        inter = max(channels // 2, 1)
+        self.channels = channels
+        self.g = nn.Linear(channels, inter)
+        self.theta = nn.Linear(channels, inter)
+        self.phi = nn.Linear(channels, inter)
+        self.concat_project = nn.Linear(2 * inter, 1, bias=False)
+        self.out = nn.Linear(inter, channels)
+        self.bn = nn.BatchNorm1d(channels)
+        nn.init.zeros_(self.bn.weight)
+        nn.init.zeros_(self.bn.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_features(x, "SpatialNonLocal", self.channels)
+        inter = self.g.out_features
+        w_theta, w_phi = self.concat_project.weight[0, :inter], self.concat_project.weight[0, inter:]
+        f = F.relu((self.theta(x) @ w_theta)[..., :, None] + (self.phi(x) @ w_phi)[..., None, :])
+        y = (f / x.shape[2]) @ self.g(x)
+        return x + batch_norm_joints(self.bn, self.out(y))
