@@ -10,7 +10,8 @@ Fields (every key is checked; a typo is an error naming the file and the key):
 ``cells``               alternatively, an explicit list of override dicts (may be combined with grid)
 ``eval_variants``       dotted eval key -> list of values, all evaluated on each trained model
 ``seeds``               number of seeds (seed values 0..n-1)
-``layout``              rows / columns (dotted keys) and metrics of the generated table
+``layout``              rows / columns (dotted keys, or ``action``: one row per test action group plus
+                        ``Average``) and metrics of the generated table
 ``scales``              smoke / quick / paper: overrides applied before the grid (budgets only)
 ``footnotes``           ways this protocol always differs from the paper
 """

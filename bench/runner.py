@@ -6,6 +6,7 @@ by the worker that finished the cell; nothing else is written until the table at
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -17,7 +18,7 @@ from bench.config import diff, resolve
 from bench.engine.run import experiment_id
 from bench.errors import ConfigError
 from bench.protocols import Protocol, load_protocol
-from bench.records import load_records, record_path
+from bench.records import load_records, record_path, write_json_atomic
 
 RESULTS = Path("results")
 
@@ -119,6 +120,26 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
     return jobs
 
 
+def reuse_record(job: Job, protocol: str, scale: str, runs_dir: Path) -> bool:
+    """Copy the record of the identical experiment (same resolved config and evaluation variants, hence
+    the same id) that another protocol already ran at this scale, so a cell shared by several tables is
+    trained once. The copy names the protocol it came from under ``shared_from``."""
+    for other in sorted(runs_dir.glob(f"*/{scale}/{job.id}.json")):
+        if other.parent.parent.name == protocol:
+            continue
+        try:
+            rec = json.loads(other.read_text())
+        except (OSError, ValueError):
+            continue  # unreadable: run it again rather than trust it
+        if rec.get("id") != job.id or rec.get("config") != json.loads(json.dumps(job.cfg)):
+            continue
+        rec.update(protocol=protocol, cell=job.cell, shrinks=job.shrinks,
+                   shared_from=rec.get("shared_from") or rec.get("protocol"))
+        write_json_atomic(job.path, rec)
+        return True
+    return False
+
+
 def _worker(job: Job, protocol: str, scale: str, runs_dir: str, threads: int, tb_dir: str | None):
     import torch
 
@@ -137,9 +158,12 @@ def run_sweep(name: str, scale: str = "quick", seeds: int | None = None, overrid
     protocol = load_protocol(name)
     all_jobs = plan(protocol, scale, seeds, overrides, Path(runs_dir))
     todo = [j for j in all_jobs if not j.path.exists()]
+    reused = [j for j in todo if reuse_record(j, name, scale, Path(runs_dir))]
+    todo = [j for j in todo if j not in reused]
     res = SweepResult(protocol=name, scale=scale, skipped=len(all_jobs) - len(todo))
     t0 = time.time()
-    log(f"[{name}] {scale}: {len(all_jobs)} runs ({res.skipped} already done, {len(todo)} to run)")
+    shared = f", {len(reused)} of them shared with other protocols" if reused else ""
+    log(f"[{name}] {scale}: {len(all_jobs)} runs ({res.skipped} already done{shared}, {len(todo)} to run)")
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     cores = os.cpu_count() or 1

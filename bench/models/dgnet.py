@@ -45,6 +45,13 @@ def parse_unit(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
     return ops
 
 
+def _init_head(layer: nn.Linear) -> None:
+    """Output heads start at zero: the residual stack's features grow to several units over five blocks,
+    and a default-initialised head would start at metres of error (not in the paper; an init choice)."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+
+
 class GraphResidual(nn.Module):
     """Residual module of two [graph op -> BN -> ReLU (-> dropout)] layers with an identity skip (SemGCN's
     residual block, [inferred] for "residual-style module built by two layers")."""
@@ -86,6 +93,7 @@ class DGConvBlock(nn.Module):
         self.nl_spatial = SpatialNonLocal(channels) if non_local and spatial else None
         self.nl_temporal = SpatialNonLocal(channels) if non_local and temporal else None
         self.head = nn.Linear(channels, 3)
+        _init_head(self.head)
         self.joints_out = joints_out
 
     def forward(self, x: torch.Tensor, **graphs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,7 +179,10 @@ class DGNet(nn.Module):
                         weighting, affinity_norm, fsg_form, non_local, dropout, gen)
             for _ in range(blocks))
         self.head = nn.Linear(blocks * channels, 3)
+        _init_head(self.head)
         self.depth_head = nn.Linear(blocks * channels, 1) if balanced_coordinates else None
+        if self.depth_head is not None:
+            _init_head(self.depth_head)
 
     def _precomputed(self, x: torch.Tensor) -> dict:
         """Neighbour masks found once from the 2D input and frozen for every layer (Table VII)."""

@@ -93,8 +93,8 @@ def batch_norm_joints(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
 class AffinityWeighting(nn.Module):
     """Importance scores of the selected neighbours, R (Eq. 5) / H (Eq. 12), combined with the mask.
 
-    ``kind``: ``fc`` = one Linear(2C -> 1) on [x_i, x_j] (the paper's choice; it splits into a query and a
-    key term), ``embedded_gaussian`` = (x_i W_theta)(x_j W_phi)^T with C/2 embedding channels (Wang et al.
+    ``kind``: ``fc`` = one Linear(2C -> 1) on [x_i, x_j] followed by LeakyReLU(0.2) (the paper's "fully
+    connected layer" inside a "nonlinear mapping"; GAT-style, [inferred]), ``embedded_gaussian`` = (x_i W_theta)(x_j W_phi)^T with C/2 embedding channels (Wang et al.
     [42]), ``none`` = equal scores. ``norm`` (the paper gives none, [inferred]): ``softmax`` over the selected
     neighbours of each row (default; with ``none`` this is the neighbour mean), ``raw`` = D (.) R exactly as
     Eq. 6 reads, ``sigmoid`` = D (.) sigmoid(R).
@@ -118,7 +118,10 @@ class AffinityWeighting(nn.Module):
     def forward(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """query, key: (B, T, J, C); mask: boolean, broadcastable to (B, T, J, J). Returns (B, T, J, J)."""
         if self.kind == "fc":
-            scores = self.query(query) + self.key(key).transpose(-1, -2)  # gamma([x_i, x_j]) split in two
+            # gamma([x_i, x_j]) = LeakyReLU(w^T [x_i, x_j] + b), the Linear split into a query and a key
+            # term. The LeakyReLU makes gamma the "nonlinear mapping" of Eq. 5 and keeps the x_i term alive
+            # under the row softmax (without it, a term constant along the row would cancel).
+            scores = F.leaky_relu(self.query(query) + self.key(key).transpose(-1, -2), 0.2)
         elif self.kind == "embedded_gaussian":
             scores = self.theta(query) @ self.phi(key).transpose(-1, -2)
         else:

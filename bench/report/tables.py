@@ -41,6 +41,8 @@ METRIC_NAMES = {
 }
 #: Metrics stored at the top level of a run record, valid for every evaluation variant.
 RECORD_LEVEL = ("params", "flops_per_frame")
+# Layout pseudo-key: one row (or column) per test action group of each record, plus their average.
+ACTION_KEY, ACTION_AVERAGE = "action", "Average"
 DASH = "—"
 FORMATS = {"md": "md", "markdown": "md", "tex": "tex", "latex": "tex", "csv": "csv"}
 
@@ -259,6 +261,8 @@ class _Order:
             seq.append(value)
 
     def rank(self, key: str, value: Any) -> tuple:
+        if key == ACTION_KEY and value == ACTION_AVERAGE:
+            return (2, 0, "")  # the average row/column goes last, as in the papers' tables
         for i, x in enumerate(self.known[key]):
             if same_value(value, x):
                 return (0, i, "")
@@ -317,8 +321,22 @@ def _planned_locations(protocol: Protocol, scale: str, keys: list[str]) -> list[
                 if cell_flat.get("model.name", base.get("model.name")) != base.get("model.name"):
                     flat = {k: v for k, v in flat.items()
                             if not k.startswith("model.options.") or k in cell_flat or k in variant}
+            if ACTION_KEY in keys:
+                flat[ACTION_KEY] = ACTION_AVERAGE
             if all(k in flat for k in keys):
                 out.append(flat)
+    return out
+
+
+def _action_entries(cfg: dict, vals: dict, keys) -> list[tuple[dict, dict]]:
+    """With the pseudo-key ``action`` in the layout, one entry per breakdown group of the record
+    (``cfg['action'] = group``, the group's metrics) plus ``Average`` with the overall metrics."""
+    if ACTION_KEY not in keys:
+        return [(cfg, vals)]
+    out = []
+    for group, gvals in sorted((vals.get("per_action") or {}).items()):
+        out.append(({**cfg, ACTION_KEY: group}, dict(gvals)))
+    out.append(({**cfg, ACTION_KEY: ACTION_AVERAGE}, vals))
     return out
 
 
@@ -332,14 +350,15 @@ def _record_entries(rec: dict, vmap: dict, row_keys, col_keys, reported):
             variant, prio = vmap[vk], 0 if vk else 1
         else:
             variant, prio = _parse_variant_key(vk), 2
-        cfg = _apply_variant(config, variant)
-        row = tuple(_hashable(get_path(cfg, k, None)) for k in row_keys)
-        cols = tuple(_hashable(get_path(cfg, k, None)) for k in col_keys)
-        vals = dict(vals or {})
-        for m in RECORD_LEVEL:
-            if rec.get(m) is not None:
-                vals[m] = rec[m]
-        yield (row, cols), prio, vals, match_cell(reported, cfg)
+        for cfg, gvals in _action_entries(_apply_variant(config, variant), dict(vals or {}),
+                                          list(row_keys) + list(col_keys)):
+            row = tuple(_hashable(get_path(cfg, k, None)) for k in row_keys)
+            cols = tuple(_hashable(get_path(cfg, k, None)) for k in col_keys)
+            gvals = dict(gvals)
+            for m in RECORD_LEVEL:
+                if rec.get(m) is not None:
+                    gvals[m] = rec[m]
+            yield (row, cols), prio, gvals, match_cell(reported, cfg)
 
 
 def _norm_dataset(name: str) -> str:

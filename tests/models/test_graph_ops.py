@@ -2,6 +2,7 @@
 equations (Zhang et al., TIP 2021, Eq. 1-14; model-specs.md 4.2)."""
 import pytest
 import torch
+from torch.nn import functional as F
 
 from bench.errors import ConfigError
 from bench.models.graph_ops import (AffinityWeighting, DynamicalSpatialGraph, DynamicalTemporalGraph,
@@ -164,8 +165,8 @@ def test_dsg_none_softmax_is_neighbour_mean_and_raw_is_sum():
 
 
 def test_dsg_fc_weighting_matches_explicit_eq5_to_7():
-    """B_t = D_t (.) R_t with R(i, j) = gamma([x_i, x_j]) = w_q.x_i + b + w_k.x_j (one Linear on the
-    concatenation), normalised over the K selected neighbours."""
+    """B_t = D_t (.) R_t with R(i, j) = gamma([x_i, x_j]) = LeakyReLU_0.2(w_q.x_i + b + w_k.x_j) (one Linear
+    on the concatenation, then the nonlinearity), normalised over the K selected neighbours."""
     torch.manual_seed(2)
     x = torch.randn(1, 2, 17, 4)
     for norm in ("softmax", "raw", "sigmoid"):
@@ -179,7 +180,7 @@ def test_dsg_fc_weighting_matches_explicit_eq5_to_7():
         for t in range(2):
             for i in range(17):
                 nb = torch.nonzero(mask[0, t, i]).flatten()
-                r = torch.stack([x[0, t, i] @ wq + bq + x[0, t, j] @ wk for j in nb])
+                r = torch.stack([F.leaky_relu(x[0, t, i] @ wq + bq + x[0, t, j] @ wk, 0.2) for j in nb])
                 w = {"softmax": torch.softmax(r, 0), "raw": r, "sigmoid": torch.sigmoid(r)}[norm]
                 expected[0, t, i] = (w[:, None] * h[0, t, nb]).sum(0)
         assert torch.allclose(out, expected, atol=1e-5), norm
@@ -187,9 +188,9 @@ def test_dsg_fc_weighting_matches_explicit_eq5_to_7():
 
 @pytest.mark.parametrize("weighting", ["fc", "embedded_gaussian"])
 def test_dsg_gradients_reach_weighting_not_indices(weighting):
-    # 'sigmoid': with a masked softmax the query half of an fc score is constant along each row and
-    # cancels (its gradient is zero); sigmoid keeps both halves of gamma([x_i, x_j]) in play
-    op = _dsg("sigmoid", weighting)
+    # the default normalisation: with the LeakyReLU inside gamma the query half no longer cancels
+    # under the row softmax, so both halves of gamma([x_i, x_j]) must receive gradient
+    op = _dsg("softmax", weighting)
     torch.manual_seed(3)
     x = torch.randn(2, 2, 17, 4, requires_grad=True)
     (op(x) * torch.randn(2, 2, 17, 4)).sum().backward()
@@ -266,7 +267,8 @@ def _dtg_reference(op: DynamicalTemporalGraph, x: torch.Tensor, norm: str) -> to
         if w.kind == "none":
             r = torch.zeros(len(nb))
         else:
-            r = torch.stack([xi @ w.query.weight[0] + w.query.bias[0] + xn[n] @ w.key.weight[0] for n in nb])
+            r = torch.stack([F.leaky_relu(xi @ w.query.weight[0] + w.query.bias[0] + xn[n] @ w.key.weight[0], 0.2)
+                             for n in nb])
         if norm == "softmax":
             return torch.softmax(r, 0)
         if norm == "sigmoid":
