@@ -12,7 +12,8 @@ Fields (every key is checked; a typo is an error naming the file and the key):
 ``seeds``               number of seeds (seed values 0..n-1)
 ``layout``              rows / columns (dotted keys, or ``action``: one row per test action group plus
                         ``Average``) and metrics of the generated table
-``scales``              smoke / quick / paper: overrides applied before the grid (budgets only)
+``scales``              smoke / quick / paper: overrides applied before the grid (budgets only); a
+                        scale's ``grid`` keeps a subset of a grid key's values at that scale
 ``footnotes``           ways this protocol always differs from the paper
 """
 from __future__ import annotations
@@ -53,10 +54,12 @@ class Protocol:
     footnotes: list[str] = field(default_factory=list)
     path: str = ""
 
-    def cell_overrides(self) -> list[dict[str, Any]]:
-        """The list of cells: explicit ``cells`` x Cartesian product of ``grid``."""
-        keys = list(self.grid)
-        product = [dict(zip(keys, values)) for values in itertools.product(*self.grid.values())]
+    def cell_overrides(self, scale: str | None = None) -> list[dict[str, Any]]:
+        """The list of cells: explicit ``cells`` x Cartesian product of ``grid`` (at ``scale``, a
+        ``grid`` entry of that scale keeps only the listed values of those keys)."""
+        grid = {**self.grid, **((self.scales.get(scale) or {}).get("grid") or {})} if scale else self.grid
+        keys = list(grid)
+        product = [dict(zip(keys, values)) for values in itertools.product(*grid.values())]
         explicit = self.cells or [{}]
         return [{**c, **g} for c in explicit for g in product]
 
@@ -145,8 +148,12 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
         ov = ov or {}
         if not isinstance(ov, dict):
             raise ConfigError(f"{where}: scales.{s} must be a mapping of dotted keys")
-        rest = {k: v for k, v in ov.items() if k != "seeds"}
+        rest = {k: v for k, v in ov.items() if k not in ("seeds", "grid")}
         validate_partial(rest, f"{where}: scales.{s}")
+        for k, vals in (ov.get("grid") or {}).items():
+            # a scale only shrinks: it may keep a subset of a grid key's values, never add one
+            if k not in grid or not isinstance(vals, list) or not vals or any(v not in grid[k] for v in vals):
+                raise ConfigError(f"{where}: scales.{s}.grid.{k} must be a non-empty subset of grid.{k}")
         scales[s] = ov
     footnotes = raw.get("footnotes") or []
     return Protocol(name=name, title=str(raw["title"]), paper=raw.get("paper"), table=raw.get("table"),

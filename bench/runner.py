@@ -49,6 +49,7 @@ class SweepResult:
 def scale_overrides(protocol: Protocol, scale: str) -> tuple[dict, int]:
     ov = dict(protocol.scales.get(scale) or {})
     seeds = ov.pop("seeds", protocol.seeds)
+    ov.pop("grid", None)  # applied through protocol.cell_overrides(scale)
     return ov, seeds
 
 
@@ -95,7 +96,7 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
         n_seeds = seeds
     variants = protocol.variant_overrides()
-    cells = protocol.cell_overrides()
+    cells = protocol.cell_overrides(scale)
     _check_scale_options(protocol, scale_ov, cells, scale)
     jobs, checked = [], set()
     for cell in cells:
@@ -214,4 +215,9 @@ def write_outputs(protocol: Protocol, records: list[dict], scale: str, tables_di
         from bench.report.plots import plot_curves, plot_protocol
         outputs.append(plot_protocol(table, Path(plots_dir) / f"{protocol.name}.png"))
         outputs.append(plot_curves(records, Path(plots_dir) / f"{protocol.name}.curves.png"))
+        heatmap = (protocol.layout.get("plot") or {}).get("heatmap")
+        if heatmap:  # layout.plot.heatmap: the dotted key of the training action (cross-action protocols)
+            from bench.report.plots import plot_cross_action
+            outputs.append(plot_cross_action(records, Path(plots_dir) / f"{protocol.name}.heatmap.png",
+                                             train_key=str(heatmap)))
     return table, outputs

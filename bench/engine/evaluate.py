@@ -3,7 +3,7 @@
 Convolutional models: each test sequence is edge-padded and run through the model at once (in chunks of
 ``eval.batch_frames`` output frames, which is exact for convolutional models). Sequence-to-sequence
 models (``output_mode == 'seq2seq'``, T = ``receptive_field`` frames in and out): a T-frame window
-slides over the sequence with stride ``eval.window_step`` (the last window is aligned with the end),
+slides over the sequence with stride ``min(eval.window_step, T)`` (the last window is aligned with the end),
 windows are run ``eval.batch_frames // T`` at a time (memory stays flat in the sequence length) and the
 predictions of each frame are averaged. With test-time flip the mirrored copy is run in the same batch,
 un-mirrored and averaged. Errors are computed per frame
@@ -47,7 +47,8 @@ def predict_seq2seq(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_per
                     context: np.ndarray | None = None) -> np.ndarray:
     """Sliding-window prediction of a sequence-to-sequence model; see the module docstring."""
     t = model.receptive_field
-    step = step or getattr(model, "eval_step", 1)
+    # a stride longer than the window would leave frames without any prediction: at most T
+    step = min(step or getattr(model, "eval_step", 1), t)
     n = len(keypoints)
     kp = np.pad(keypoints, ((0, max(t - n, 0)), (0, 0), (0, 0)), mode="edge")  # short video: edge-pad
     x = torch.from_numpy(kp.astype(np.float32))[None]

@@ -7,7 +7,9 @@ on the right: only orderings and trends are comparable then, not absolute values
 ``plot_curves`` draws train and validation MPJPE per epoch, one line per grid cell (mean over seeds).
 
 ``layout.plot`` options: ``x`` (dotted row key on the x axis), ``metrics`` (subset of layout.metrics),
-``logx`` (true / false; default: log when the x values are positive and span a factor >= 8).
+``logx`` (true / false; default: log when the x values are positive and span a factor >= 8),
+``heatmap`` (dotted key of the training action: also write ``<protocol>.heatmap.png``, see
+``plot_cross_action``).
 Files are written atomically (temporary name in the same folder, then ``os.replace``).
 """
 from __future__ import annotations
@@ -292,4 +294,61 @@ def plot_curves(records: list[dict], path: str | os.PathLike) -> Path:
     if not has_val:
         sub += " · no validation split (data.validation_subjects empty)"
     fig.suptitle(f"Training curves: {', '.join(protos)}\n{sub}", fontsize=10)
+    return _save_atomic(fig, path)
+
+
+def plot_cross_action(records: list[dict], path: str | os.PathLike, train_key: str = "data.train_actions",
+                      metric: str = "mpjpe") -> Path:
+    """Cross-action heat maps (DG-Net Fig. 5): one panel per model variant (the record's cell without
+    ``train_key``), rows = training action, columns = test action group, colour = ``metric`` (mean over
+    seeds), shared colour scale. Returns the PNG path."""
+    import numpy as np
+
+    from bench.report.tables import get_path
+
+    panels: dict[str, dict[tuple, dict[str, list]]] = {}
+    tests: set[str] = set()
+    for rec in records:
+        cell = dict(rec.get("cell") or {})
+        train = get_path(rec.get("config") or {}, train_key, None)
+        cell.pop(train_key, None)
+        train = ", ".join(train) if isinstance(train, list) else str(train)
+        per_action = ((rec.get("metrics") or {}).get("") or {}).get("per_action") or {}
+        slot = panels.setdefault(_cell_label(cell), {}).setdefault(train, {})
+        for group, vals in per_action.items():
+            if _is_num(vals.get(metric)):
+                slot.setdefault(group, []).append(vals[metric])
+                tests.add(group)
+    trains = sorted({t for p in panels.values() for t in p})
+    tests_sorted = sorted(tests)
+    n = max(len(panels), 1)
+    fig = Figure(figsize=(1.0 + 0.42 * len(tests_sorted) * n + 1.5, 1.6 + 0.34 * len(trains)),
+                 layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    grids = {}
+    for label, rows in panels.items():
+        grid = np.full((len(trains), len(tests_sorted)), np.nan)
+        for i, tr in enumerate(trains):
+            for j, te in enumerate(tests_sorted):
+                v = _mean(rows.get(tr, {}).get(te, []))
+                if v is not None:
+                    grid[i, j] = v
+        grids[label] = grid
+    finite = [g[np.isfinite(g)] for g in grids.values() if np.isfinite(g).any()]
+    vmin = min(float(f.min()) for f in finite) if finite else 0.0
+    vmax = max(float(f.max()) for f in finite) if finite else 1.0
+    image = None
+    for ax, (label, grid) in zip(axes, grids.items()):
+        image = ax.imshow(grid, cmap="viridis_r", vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(len(tests_sorted)), tests_sorted, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(trains)), trains, fontsize=7)
+        ax.set_xlabel("test action")
+        ax.set_title(f"{label}\nmean {np.nanmean(grid):.1f} mm" if np.isfinite(grid).any() else label,
+                     fontsize=9)
+    axes[0].set_ylabel("training action")
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), label=f"{METRIC_NAMES.get(metric, metric)} (lower is better)")
+    protos = sorted({str(r.get("protocol") or "adhoc") for r in records}) or ["no records"]
+    fig.suptitle(f"Cross-action generalisation: {', '.join(protos)} — train on one action, test on all",
+                 fontsize=10)
     return _save_atomic(fig, path)

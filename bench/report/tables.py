@@ -272,6 +272,7 @@ class _Order:
 def _scale_flat(protocol: Protocol, scale: str) -> dict:
     ov = dict(protocol.scales.get(scale) or {})
     ov.pop("seeds", None)
+    ov.pop("grid", None)
     return {k: v for k, v in _flatten(ov).items() if not k.startswith("model.options.")}
 
 
@@ -289,6 +290,7 @@ def _resolved_cell(protocol: Protocol, cell: dict, scale: str) -> dict | None:
 
     ov = dict(protocol.scales.get(scale) or {})
     ov.pop("seeds", None)
+    ov.pop("grid", None)
     try:
         first = resolve(protocol.base, cell, where=protocol.path or protocol.name)
         opts = first["model"]["options"]
@@ -310,7 +312,7 @@ def _planned_locations(protocol: Protocol, scale: str, keys: list[str]) -> list[
         return []
     scale_ov = _scale_flat(protocol, scale)
     out = []
-    for cell in protocol.cell_overrides():
+    for cell in protocol.cell_overrides(scale):
         cell_flat = _flatten(cell)
         resolved = _resolved_cell(protocol, cell, scale)
         for variant in protocol.variant_overrides() or [{}]:
