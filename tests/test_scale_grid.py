@@ -1,0 +1,117 @@
+"""A scale's ``grid`` keeps a subset of a grid key's values at that scale (fewer cells in the plan and the
+table); the other scales run the full grid; anything but a subset of the protocol's grid is refused."""
+import pytest
+
+from bench.errors import ConfigError
+from bench.protocols import load_protocol, parse_protocol
+from bench.report.tables import build_table
+from bench.runner import plan
+
+BLOCKS = "model.options.blocks"
+
+
+def raw_protocol(smoke_grid=None, **over):
+    raw = {"title": "Toy: blocks", "base": {"model": {"name": "dgnet"}},
+           "grid": {BLOCKS: [1, 3, 5], "data.source": ["det", "gt"]},
+           "layout": {"rows": [BLOCKS], "columns": ["data.source"], "metrics": ["mpjpe"]},
+           "scales": {"smoke": {"seeds": 1, "model.options.channels": 8, "train.epochs": 1},
+                      "quick": {"train.epochs": 2}, "paper": {}}}
+    if smoke_grid is not None:
+        raw["scales"]["smoke"]["grid"] = smoke_grid
+    raw.update(over)
+    return raw
+
+
+def proto(smoke_grid=None, **over):
+    return parse_protocol(raw_protocol(smoke_grid, **over), "toy.blocks", "toy/blocks.yaml")
+
+
+def test_scale_grid_keeps_a_subset_at_that_scale_only():
+    p = proto({BLOCKS: [3]})
+    smoke = p.cell_overrides("smoke")
+    assert smoke == [{BLOCKS: 3, "data.source": "det"}, {BLOCKS: 3, "data.source": "gt"}]
+    for scale in ("quick", "paper", None):
+        cells = p.cell_overrides(scale)
+        assert len(cells) == 6 and {c[BLOCKS] for c in cells} == {1, 3, 5}
+    assert p.cell_overrides() == p.cell_overrides("quick")
+    assert p.grid == {BLOCKS: [1, 3, 5], "data.source": ["det", "gt"]}  # not modified
+
+
+def test_scale_grid_keeps_grid_key_order_and_value_order():
+    p = proto({BLOCKS: [5, 1]})
+    cells = p.cell_overrides("smoke")
+    assert [list(c) for c in cells] == [[BLOCKS, "data.source"]] * 4
+    assert [c[BLOCKS] for c in cells] == [5, 5, 1, 1]
+
+
+def test_plan_runs_the_subset_at_smoke_and_everything_at_quick(tmp_path):
+    p = proto({BLOCKS: [1, 5], "data.source": ["gt"]})
+    smoke = plan(p, "smoke", runs_dir=tmp_path)
+    assert len(smoke) == 2
+    assert sorted(j.cfg["model"]["options"]["blocks"] for j in smoke) == [1, 5]
+    assert {j.cfg["data"]["source"] for j in smoke} == {"gt"}
+    assert all(j.cell == {BLOCKS: j.cfg["model"]["options"]["blocks"], "data.source": "gt"} for j in smoke)
+    assert not any("blocks" in s or "data.source" in s for j in smoke for s in j.shrinks)
+    quick = plan(p, "quick", runs_dir=tmp_path)
+    assert len(quick) == 6 and len({j.id for j in quick}) == 6
+
+
+def test_table_plans_only_the_subset_at_that_scale():
+    p = proto({BLOCKS: [3]})
+    smoke = build_table(p, [], None, "smoke")
+    assert smoke.rows == [(3,)]
+    quick = build_table(p, [], None, "quick")
+    assert quick.rows == [(1,), (3,), (5,)] and quick.column_groups == [("det",), ("gt",)]
+
+
+def test_list_valued_grid_subset_cross_action():
+    p = load_protocol("dgnet.cross_action")
+    smoke = p.cell_overrides("smoke")
+    assert len(smoke) == 3 * 2
+    assert {tuple(c["data.train_actions"]) for c in smoke} == {("Walk",), ("Boxing",)}
+    assert len(p.cell_overrides("quick")) == 3 * len(p.grid["data.train_actions"])
+
+
+@pytest.mark.parametrize("smoke_grid, key", [
+    ({BLOCKS: [2]}, BLOCKS),                 # a value the protocol's grid does not have
+    ({BLOCKS: [1, 7]}, BLOCKS),              # one of them not in the grid
+    ({"model.options.k": [2]}, "model.options.k"),  # a key not in the grid
+    ({BLOCKS: []}, BLOCKS),                  # empty
+    ({BLOCKS: 3}, BLOCKS),                   # not a list
+])
+def test_scale_grid_outside_the_grid_is_an_error(smoke_grid, key):
+    with pytest.raises(ConfigError, match=rf"toy/blocks\.yaml: scales\.smoke\.grid\.{key.replace('.', '[.]')}"):
+        proto(smoke_grid)
+
+
+def test_scale_grid_without_a_protocol_grid_is_an_error():
+    raw = raw_protocol({BLOCKS: [1]})
+    del raw["grid"]
+    with pytest.raises(ConfigError, match=r"scales\.smoke\.grid\.model\.options\.blocks"):
+        parse_protocol(raw, "toy.blocks", "toy/blocks.yaml")
+
+
+def test_scale_grid_error_names_the_scale():
+    raw = raw_protocol()
+    raw["scales"]["quick"]["grid"] = {"data.source": ["cpn"]}
+    with pytest.raises(ConfigError, match=r"scales\.quick\.grid\.data\.source"):
+        parse_protocol(raw, "toy.blocks", "toy/blocks.yaml")
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="bug: bench/protocols.py parse_protocol calls (ov.get('grid') or {}).items() "
+                          "without checking that a scale's grid is a mapping, so 'grid: [3]' raises "
+                          "AttributeError instead of a ConfigError naming scales.smoke.grid")
+def test_scale_grid_that_is_not_a_mapping_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"scales\.smoke\.grid"):
+        proto([3])
+
+
+def test_shipped_protocols_with_scale_grids_load():
+    from bench.protocols import list_protocols
+
+    for name in list_protocols():
+        p = load_protocol(name)
+        for scale in ("smoke", "quick", "paper"):
+            cells = p.cell_overrides(scale)
+            assert 1 <= len(cells) <= len(p.cell_overrides()), (name, scale)
