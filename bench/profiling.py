@@ -262,6 +262,9 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
         torch.set_num_threads(previous_threads)
 
     forward_path = model.forward_path(t_in) if hasattr(model, "forward_path") else None
+    eval_step = None
+    if getattr(model, "output_mode", "conv") == "seq2seq":
+        eval_step = min(int(getattr(model, "eval_step", out_frames)), out_frames)
     result = {
         "model": name,
         "options": resolved,
@@ -279,6 +282,10 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
         "flops_convention": "FLOPs = 2 x multiply-adds (torch.utils.flop_counter); matmul/conv only",
         "latency_ms": latency,
         "latency_per_frame_ms": latency["median"] / out_frames,
+        # Sequence-to-sequence models evaluated with overlapping windows: every `eval_step` frames one
+        # window, so each frame costs latency / step (DG-Net: step 1, a whole window per frame).
+        "eval_step": eval_step,
+        "latency_per_frame_eval_ms": None if eval_step is None else latency["median"] / eval_step,
         "batch_size": batch_size,
         "batch_ms": batch,
         "throughput_fps": None if batch is None else batch_size * out_frames / (batch["median"] / 1000.0),
@@ -326,6 +333,9 @@ def format_profile(result: dict[str, Any]) -> str:
         ("FLOPs per output frame", f"{result['flops_per_frame'] / 1e6:,.2f} M (= 2 x MACs)"),
         ("latency, batch 1", _fmt_ms(result["latency_ms"])),
         ("latency per output frame", f"{result['latency_per_frame_ms']:.4f} ms"),
+        *([("latency per frame as evaluated",
+            f"{result['latency_per_frame_eval_ms']:.4f} ms (a window every {result['eval_step']} frame(s))")]
+          if result.get("latency_per_frame_eval_ms") is not None else []),
         (f"batch of {result['batch_size']} windows" if result["batch_size"] else "batch",
          _fmt_ms(result.get("batch_ms")) if result.get("batch_ms") else "skipped (batch_size=0)"),
         ("throughput", "-" if result.get("throughput_fps") is None

@@ -150,7 +150,10 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
             raise ConfigError(f"{where}: scales.{s} must be a mapping of dotted keys")
         rest = {k: v for k, v in ov.items() if k not in ("seeds", "grid")}
         validate_partial(rest, f"{where}: scales.{s}")
-        for k, vals in (ov.get("grid") or {}).items():
+        scale_grid = ov.get("grid") or {}
+        if not isinstance(scale_grid, dict):
+            raise ConfigError(f"{where}: scales.{s}.grid must map grid keys to lists of values")
+        for k, vals in scale_grid.items():
             # a scale only shrinks: it may keep a subset of a grid key's values, never add one
             if k not in grid or not isinstance(vals, list) or not vals or any(v not in grid[k] for v in vals):
                 raise ConfigError(f"{where}: scales.{s}.grid.{k} must be a non-empty subset of grid.{k}")

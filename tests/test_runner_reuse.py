@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.protocols import load_protocol
-from bench.records import record_path
+from bench.records import SCHEMA, record_path
 from bench.runner import Job, plan, reuse_record
 
 PROTO = "dgnet.blocks"
@@ -39,6 +39,14 @@ def write(path: Path, obj) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
     return path
+
+
+def test_record_of_another_schema_is_not_reused(jobs, tmp_path):
+    job = jobs[0]
+    rec = {"schema": -1, "id": job.id, "protocol": "other.proto", "scale": SCALE, "cell": {},
+           "config": json.loads(json.dumps(job.cfg)), "variants": job.variants, "metrics": {}}
+    write(tmp_path / "other.proto" / SCALE / f"{job.id}.json", rec)
+    assert not reuse_record(job, "mine.proto", SCALE, tmp_path)
 
 
 def test_plan_gives_jobs_with_distinct_ids(jobs):
@@ -127,7 +135,8 @@ def test_directly_constructed_job(tmp_path):
     rid = experiment_id(cfg, [{}])
     job = Job(cfg=cfg, cell={"train.epochs": 1}, seed=0, variants=[{}], shrinks=["a -> b (smoke)"], id=rid,
               path=record_path(tmp_path, "mine.proto", SCALE, rid))
-    rec = {"id": rid, "protocol": "theirs.proto", "scale": SCALE, "cell": {}, "config": json.loads(json.dumps(cfg)),
+    rec = {"schema": SCHEMA, "id": rid, "protocol": "theirs.proto", "scale": SCALE, "cell": {},
+           "config": json.loads(json.dumps(cfg)),
            "variants": [{}], "metrics": {"": {"mpjpe": 1.0}}}
     write(tmp_path / "theirs.proto" / SCALE / f"{rid}.json", rec)
     assert reuse_record(job, "mine.proto", SCALE, tmp_path)
@@ -136,10 +145,6 @@ def test_directly_constructed_job(tmp_path):
         "mine.proto", {"train.epochs": 1}, "theirs.proto", ["a -> b (smoke)"])
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="bug: bench/runner.py reuse_record only catches OSError/ValueError; a record file "
-                          "holding valid JSON that is not an object (null, a list) reaches rec.get(...) and "
-                          "raises AttributeError instead of being skipped")
 def test_record_that_is_not_a_json_object_is_skipped(jobs, tmp_path):
     job = job_in(jobs[0], tmp_path)
     write(tmp_path / "aproto" / SCALE / f"{job.id}.json", "null")

@@ -98,10 +98,6 @@ def test_scale_grid_error_names_the_scale():
         parse_protocol(raw, "toy.blocks", "toy/blocks.yaml")
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="bug: bench/protocols.py parse_protocol calls (ov.get('grid') or {}).items() "
-                          "without checking that a scale's grid is a mapping, so 'grid: [3]' raises "
-                          "AttributeError instead of a ConfigError naming scales.smoke.grid")
 def test_scale_grid_that_is_not_a_mapping_is_a_config_error():
     with pytest.raises(ConfigError, match=r"scales\.smoke\.grid"):
         proto([3])
