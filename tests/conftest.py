@@ -59,3 +59,15 @@ def tiny_data(tmp_path_factory):
 def dataset_writer():
     """The tiny-dataset writer, for tests that need a damaged copy (e.g. ``nan_at``)."""
     return write_tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny-tensor tests: on a loaded 2-core machine OpenMP hand-offs
+    cost more than the maths (use with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

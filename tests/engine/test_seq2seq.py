@@ -22,13 +22,7 @@ INTR = np.array([2.29, 2.28, 0.07, -0.03], dtype=np.float32)  # normalised fx, f
 PERM = H36M_17.flip_permutation()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: on a loaded 2-core machine OpenMP hand-offs cost more than the maths."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 def coded_sequence(n: int, sid: int, intrinsics=INTR) -> Sequence:

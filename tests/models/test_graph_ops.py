@@ -11,13 +11,7 @@ from bench.models.graph_ops import (AffinityWeighting, DynamicalSpatialGraph, Dy
 from bench.skeleton import H36M_17
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: on a loaded 2-core machine OpenMP hand-offs cost more than the maths."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 def rows(mask: torch.Tensor) -> list[set[int]]:
