@@ -42,6 +42,7 @@ from typing import Any, Callable
 import torch
 
 from bench.errors import ConfigError
+from bench.engine.evaluate import seq2seq_step
 from bench.flops import count_parameters, flops_per_frame
 from bench.registry import create_model, get_entry, resolve_options
 
@@ -264,7 +265,7 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
     forward_path = model.forward_path(t_in) if hasattr(model, "forward_path") else None
     eval_step = None
     if getattr(model, "output_mode", "conv") == "seq2seq":
-        eval_step = min(int(getattr(model, "eval_step", out_frames)), out_frames)
+        eval_step = seq2seq_step(model)
     result = {
         "model": name,
         "options": resolved,

@@ -32,6 +32,7 @@ SCALES = ("smoke", "quick", "paper")
 _TOP_KEYS = {"title", "description", "paper", "table", "base", "grid", "cells", "eval_variants",
              "seeds", "layout", "scales", "footnotes"}
 _LAYOUT_KEYS = {"rows", "columns", "metrics", "labels", "plot"}
+_SCALE_META_KEYS = ("seeds", "grid")  # scale keys that are not config overrides
 
 
 @dataclass
@@ -62,6 +63,15 @@ class Protocol:
         product = [dict(zip(keys, values)) for values in itertools.product(*grid.values())]
         explicit = self.cells or [{}]
         return [{**c, **g} for c in explicit for g in product]
+
+    def scale_config(self, scale: str) -> dict[str, Any]:
+        """The config overrides of ``scale`` (its dotted keys, without ``seeds`` and ``grid``)."""
+        return {k: v for k, v in (self.scales.get(scale) or {}).items() if k not in _SCALE_META_KEYS}
+
+    def scale_seeds(self, scale: str) -> int:
+        """Seeds at ``scale``: the scale's ``seeds``, else the protocol's."""
+        n = (self.scales.get(scale) or {}).get("seeds", self.seeds)
+        return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 1
 
     def variant_overrides(self) -> list[dict[str, Any]]:
         keys = list(self.eval_variants)
@@ -148,7 +158,7 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
         ov = ov or {}
         if not isinstance(ov, dict):
             raise ConfigError(f"{where}: scales.{s} must be a mapping of dotted keys")
-        rest = {k: v for k, v in ov.items() if k not in ("seeds", "grid")}
+        rest = {k: v for k, v in ov.items() if k not in _SCALE_META_KEYS}
         validate_partial(rest, f"{where}: scales.{s}")
         scale_grid = ov.get("grid") or {}
         if not isinstance(scale_grid, dict):

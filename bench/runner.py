@@ -47,10 +47,8 @@ class SweepResult:
 
 
 def scale_overrides(protocol: Protocol, scale: str) -> tuple[dict, int]:
-    ov = dict(protocol.scales.get(scale) or {})
-    seeds = ov.pop("seeds", protocol.seeds)
-    ov.pop("grid", None)  # applied through protocol.cell_overrides(scale)
-    return ov, seeds
+    # a scale's grid subset is applied through protocol.cell_overrides(scale)
+    return protocol.scale_config(scale), protocol.scale_seeds(scale)
 
 
 def describe_shrinks(paper_cfg: dict, cfg: dict, scale: str) -> list[str]:

@@ -41,14 +41,19 @@ def window_starts(n: int, t: int, step: int) -> np.ndarray:
     return starts
 
 
+def seq2seq_step(model: nn.Module, step: int | None = None) -> int:
+    """Frames between test windows of a sequence-to-sequence model: ``step``, else the model's
+    ``eval_step``; at most T, since a longer stride would leave frames without any prediction."""
+    return min(step or getattr(model, "eval_step", 1), model.receptive_field)
+
+
 @torch.inference_mode()
 def predict_seq2seq(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_perm, joint_perm,
                     batch_frames: int = 4096, step: int | None = None,
                     context: np.ndarray | None = None) -> np.ndarray:
     """Sliding-window prediction of a sequence-to-sequence model; see the module docstring."""
     t = model.receptive_field
-    # a stride longer than the window would leave frames without any prediction: at most T
-    step = min(step or getattr(model, "eval_step", 1), t)
+    step = seq2seq_step(model, step)
     n = len(keypoints)
     kp = np.pad(keypoints, ((0, max(t - n, 0)), (0, 0), (0, 0)), mode="edge")  # short video: edge-pad
     x = torch.from_numpy(kp.astype(np.float32))[None]

@@ -81,11 +81,10 @@ def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, context: torc
     def loss_fn(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return training_loss(p, t, kind)
 
+    kw = {} if context is None else {"context": context}
     if hasattr(model, "loss_terms"):
-        if context is not None:
-            return model.loss_terms(x, y, loss_fn, context=context)
-        return model.loss_terms(x, y, loss_fn)
-    pred = model(x) if context is None else model(x, context)
+        return model.loss_terms(x, y, loss_fn, **kw)
+    pred = model(x, **kw)
     return loss_fn(pred, y), pred
 
 

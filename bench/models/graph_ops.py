@@ -26,7 +26,8 @@ from torch.nn import functional as F
 from bench.errors import ConfigError
 from bench.skeleton import Skeleton
 
-GRAPH_STYLES = ("dynamical", "precomputed", "fixed", "full", "symmetry", "random")
+STATIC_STYLES = ("fixed", "full", "symmetry", "random")
+GRAPH_STYLES = ("dynamical", "precomputed") + STATIC_STYLES
 WEIGHTINGS = ("none", "fc", "embedded_gaussian")
 AFFINITY_NORMS = ("softmax", "raw", "sigmoid")
 
@@ -175,7 +176,31 @@ class FixedSpatialGraph(nn.Module):
         return (adj * eye) @ h_self + (adj * (1 - eye)) @ h_nb + self.bias
 
 
-class DynamicalSpatialGraph(nn.Module):
+class _NeighbourGraph(nn.Module):
+    """What the DSG and the DTG share: K, the connection style, and the choice of the neighbour mask
+    (Table VII): KNN on the given features (``dynamical``), the network's mask from the 2D input
+    (``precomputed``) or a static mask built once (``STATIC_STYLES``)."""
+
+    def __init__(self, channels: int, k: int, skeleton: Skeleton, style: str,
+                 generator: torch.Generator | None):
+        super().__init__()
+        self.channels, self.k, self.style = channels, k, style
+        if style in STATIC_STYLES:
+            self.register_buffer("static", static_mask(style, k, skeleton, generator))
+        else:
+            self.static = None
+
+    def _select(self, knn_features: torch.Tensor, precomputed: torch.Tensor | None, what: str) -> torch.Tensor:
+        if self.style == "dynamical":
+            return knn_mask(knn_features, self.k)
+        if self.style == "precomputed":
+            if precomputed is None:
+                raise ValueError(f"{type(self).__name__}(style='precomputed') needs {what}")
+            return precomputed
+        return self.static
+
+
+class DynamicalSpatialGraph(_NeighbourGraph):
     """DSG, Eq. 3-7: Y_t = (D_t (.) R_t) X_t Phi.
 
     D_t marks each joint's K nearest joints in this layer's input features of frame t (``style='dynamical'``);
@@ -185,23 +210,13 @@ class DynamicalSpatialGraph(nn.Module):
 
     def __init__(self, channels: int, k: int, skeleton: Skeleton, style: str = "dynamical",
                  weighting: str = "fc", norm: str = "softmax", generator: torch.Generator | None = None):
-        super().__init__()
-        self.channels, self.k, self.style = channels, k, style
+        super().__init__(channels, k, skeleton, style, generator)
         self.weighting = AffinityWeighting(channels, weighting, norm)
         self.linear = nn.Linear(channels, channels)  # Phi, plus a bias
-        if style in ("fixed", "full", "symmetry", "random"):
-            self.register_buffer("static", static_mask(style, k, skeleton, generator))
-        else:
-            self.static = None
 
     def neighbours(self, x: torch.Tensor, spatial_mask: torch.Tensor | None) -> torch.Tensor:
-        if self.style == "dynamical":
-            return knn_mask(x, self.k)
-        if self.style == "precomputed":
-            if spatial_mask is None:
-                raise ValueError("DynamicalSpatialGraph(style='precomputed') needs spatial_mask")
-            return spatial_mask
-        return self.static
+        """(B, T, J, J) mask: row i = the K joints nearest to joint i in frame t (Eq. 3-4)."""
+        return self._select(x, spatial_mask, "spatial_mask")
 
     def forward(self, x: torch.Tensor, spatial_mask: torch.Tensor | None = None, **_) -> torch.Tensor:
         _check_features(x, "DynamicalSpatialGraph", self.channels)
@@ -226,7 +241,7 @@ class FixedTemporalGraph(nn.Module):
         return self.conv(h).reshape(b, j, c, t).permute(0, 3, 1, 2)
 
 
-class DynamicalTemporalGraph(nn.Module):
+class DynamicalTemporalGraph(_NeighbourGraph):
     """DTG, Eq. 10-14: Y_t = X_t U_x + Q_{t+1} X_{t+1} U_f + Q_{t-1} X_{t-1} U_b.
 
     Forward set of joint i at t (Eq. 10): the K joints j whose motion x_{t+1}^j - x_t^j is nearest to
@@ -238,27 +253,17 @@ class DynamicalTemporalGraph(nn.Module):
 
     def __init__(self, channels: int, k: int, skeleton: Skeleton, style: str = "dynamical",
                  weighting: str = "fc", norm: str = "softmax", generator: torch.Generator | None = None):
-        super().__init__()
-        self.channels, self.k, self.style = channels, k, style
+        super().__init__(channels, k, skeleton, style, generator)
         self.self_linear = nn.Linear(channels, channels)  # U_x (+ bias)
         self.forward_linear = nn.Linear(channels, channels, bias=False)  # U_f
         self.backward_linear = nn.Linear(channels, channels, bias=False)  # U_b
         self.alpha = AffinityWeighting(channels, weighting, norm)
         self.beta = AffinityWeighting(channels, weighting, norm)
-        if style in ("fixed", "full", "symmetry", "random"):
-            self.register_buffer("static", static_mask(style, k, skeleton, generator))
-        else:
-            self.static = None
 
     def neighbours(self, x: torch.Tensor, motion_mask: torch.Tensor | None) -> torch.Tensor:
         """(B, T-1, J, J) mask: row i of pair (t, t+1) = joints with motion nearest to joint i's."""
-        if self.style == "dynamical":
-            return knn_mask(x[:, 1:] - x[:, :-1], self.k)
-        if self.style == "precomputed":
-            if motion_mask is None:
-                raise ValueError("DynamicalTemporalGraph(style='precomputed') needs motion_mask")
-            return motion_mask
-        return self.static
+        motion = x[:, 1:] - x[:, :-1] if self.style == "dynamical" else x
+        return self._select(motion, motion_mask, "motion_mask")
 
     def forward(self, x: torch.Tensor, motion_mask: torch.Tensor | None = None, **_) -> torch.Tensor:
         _check_features(x, "DynamicalTemporalGraph", self.channels)

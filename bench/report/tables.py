@@ -270,16 +270,8 @@ class _Order:
 
 
 def _scale_flat(protocol: Protocol, scale: str) -> dict:
-    ov = dict(protocol.scales.get(scale) or {})
-    ov.pop("seeds", None)
-    ov.pop("grid", None)
-    return {k: v for k, v in _flatten(ov).items() if not k.startswith("model.options.")}
-
-
-def _expected_seeds(protocol: Protocol, scale: str) -> int:
-    ov = protocol.scales.get(scale) or {}
-    n = ov.get("seeds", protocol.seeds)
-    return n if isinstance(n, int) and n >= 1 else 1
+    return {k: v for k, v in _flatten(protocol.scale_config(scale)).items()
+            if not k.startswith("model.options.")}
 
 
 def _resolved_cell(protocol: Protocol, cell: dict, scale: str) -> dict | None:
@@ -288,9 +280,7 @@ def _resolved_cell(protocol: Protocol, cell: dict, scale: str) -> dict | None:
     cannot be resolved here (a model not registered yet, no torch)."""
     from bench.config import resolve
 
-    ov = dict(protocol.scales.get(scale) or {})
-    ov.pop("seeds", None)
-    ov.pop("grid", None)
+    ov = protocol.scale_config(scale)
     try:
         first = resolve(protocol.base, cell, where=protocol.path or protocol.name)
         opts = first["model"]["options"]
@@ -391,7 +381,7 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
                               f"known: {', '.join(METRIC_NAMES)}")
     records = [r for r in records if r.get("scale") == scale
                and (r.get("protocol") in (None, protocol.name))]
-    expected = _expected_seeds(protocol, scale)
+    expected = protocol.scale_seeds(scale)
 
     # Evaluation variants: the protocol's, then any a record lists itself.
     vmap: dict[str, dict] = {"": {}}
