@@ -57,6 +57,28 @@ def _str_list(v):
     return None if isinstance(v, list) and all(isinstance(x, str) for x in v) else "a list of strings"
 
 
+def _int_list(lo):
+    def check(v):
+        ok = isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= lo for x in v)
+        return None if ok and len(set(v)) == len(v) else f"a list of distinct integers >= {lo}"
+    return check
+
+
+def _increasing_int_list(v):
+    ok = isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v)
+    return None if ok and all(a < b for a, b in zip(v, v[1:])) else "an increasing list of integers >= 1"
+
+
+def _operators(v):
+    from bench.losses import parse_operators
+
+    try:
+        parse_operators(v)
+    except ConfigError as e:
+        return str(e).split(": ", 1)[-1]
+    return None
+
+
 def _fraction(v):
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1
     return None if ok else "a number in (0, 1]"
@@ -91,6 +113,27 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "train.window_stride": (1, _int_min(1), "use every k-th training window (a recorded shrink)"),
     "train.grad_clip": (0.0, _num_min(0), "clip gradient norm (0 = off)"),
     "train.loss": ("mpjpe", _choice("mpjpe", "mse"), "training loss on root-relative 3D"),
+    "train.lr_schedule": ("exponential", _choice("exponential", "step"),
+                          "exponential: lr x lr_decay after every epoch; step: lr x lr_gamma after each epoch "
+                          "in lr_milestones (UGCN: 80, 90, 100)"),
+    "train.lr_milestones": ([], _increasing_int_list, "epochs after which a step schedule multiplies lr by lr_gamma"),
+    "train.lr_gamma": (0.1, _fraction, "factor of the step schedule"),
+    "train.weight_decay_scope": ("all", _choice("all", "conv"),
+                                 "parameters that get weight decay: all, or conv = convolution weights only "
+                                 "(UGCN)"),
+    "train.motion_loss.intervals": ([], _int_list(1),
+                                    "motion loss (UGCN Eq. 4) interval set; [] = no motion loss"),
+    "train.motion_loss.operator": ("cross", _operators,
+                                   "pairwise motion encoding: subtraction, inner, cross, or several joined by "
+                                   "'+' (their encodings concatenated)"),
+    "train.motion_loss.weight": (1.0, _num_min(0), "lambda of L = L_p + lambda L_m (UGCN Eq. 6)"),
+    "train.motion_loss.normalize": ("temporal_mean", _choice("temporal_mean", "none"),
+                                    "inner/cross encodings divided by the mean over time of the ground-truth "
+                                    "encoding's norm (per sample, joint, interval); subtraction is never "
+                                    "normalised"),
+    "train.motion_loss.distance": ("l1", _choice("l1", "l2"),
+                                   "distance between encodings: l1 (sum of absolute components, the paper) "
+                                   "or l2 (Euclidean norm)"),
     "eval.flip": (True, _bool, "test-time flip augmentation (average with the mirrored input)"),
     "eval.averaging": ("action", _choice("action", "frame"),
                        "action: frame-weighted per action group, unweighted across groups; "
@@ -104,6 +147,9 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "eval.window_step": (None, _opt_int_min(1),
                          "sequence-to-sequence models: frames between test windows, the predictions of a "
                          "frame averaged; null = the model's own default (DG-Net 1)"),
+    "eval.window_merge": ("mean", _choice("mean", "centre"),
+                          "sequence-to-sequence models: a frame's prediction is the mean over every window "
+                          "covering it (UGCN, DG-Net), or over the window(s) whose centre is nearest"),
     "eval.group_by": ("action", _choice("action", "subject_action"),
                       "groups of the per-action breakdown: the action, or 'action subject' "
                       "(HumanEva tables: 'Walking S1')"),
@@ -112,6 +158,13 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "seed": (0, _int_min(0), "random seed (torch, numpy, batch order)"),
 }
 SECTIONS = ("model", "data", "train", "eval")
+
+# Keys added after run records were first written. At their default they reproduce the behaviour from
+# before they existed, so they are left out of the experiment hash when at the default (old records keep
+# their ids) and filled in when an old record is read (complete()).
+ADDED_LATER = ("train.lr_schedule", "train.lr_milestones", "train.lr_gamma", "train.weight_decay_scope",
+               "train.motion_loss.intervals", "train.motion_loss.operator", "train.motion_loss.weight",
+               "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge")
 
 
 def defaults() -> dict:
@@ -217,6 +270,30 @@ def resolve(*partials: dict, where: str = "config") -> dict:
     if cfg["eval"]["epoch"] == "best" and not val:
         raise ConfigError(f"{where}: eval.epoch=best needs data.validation_subjects "
                           f"(training subjects held out; never the test split)")
+    return cfg
+
+
+def hash_view(cfg: dict) -> dict:
+    """A resolved config without the ADDED_LATER keys that are at their default (see ADDED_LATER)."""
+    out = copy.deepcopy(cfg)
+    for key in ADDED_LATER:
+        if get_dotted(out, key, missing=None) == SCHEMA[key][0]:
+            parts = key.split(".")
+            node = out
+            for part in parts[:-1]:
+                node = node[part]
+            del node[parts[-1]]
+            if not node and len(parts) > 2:  # drop a section that became empty (train.motion_loss)
+                del get_dotted(out, ".".join(parts[:-2]))[parts[-2]]
+    return out
+
+
+def complete(cfg: dict) -> dict:
+    """Fill the ADDED_LATER keys a config written before they existed lacks, with their defaults."""
+    absent = object()
+    for key in ADDED_LATER:
+        if get_dotted(cfg, key, missing=absent) is absent:
+            set_dotted(cfg, key, copy.deepcopy(SCHEMA[key][0]))
     return cfg
 
 

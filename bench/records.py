@@ -60,6 +60,9 @@ def read_record(path: str | os.PathLike) -> dict:
         raise DataError(f"unreadable run record {path}: {e}") from None
     if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
         raise DataError(f"run record {path} has an unknown schema (expected {SCHEMA})")
+    if isinstance(rec.get("config"), dict):
+        from bench.config import complete
+        complete(rec["config"])  # a record written before a config key existed has its default
     return rec
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from bench.config import diff, resolve
 from bench.engine.run import experiment_id
-from bench.errors import ConfigError
+from bench.errors import ConfigError, DataError
 from bench.protocols import Protocol, load_protocol
-from bench.records import SCHEMA, load_records, record_path, write_json_atomic
+from bench.records import load_records, read_record, record_path, write_json_atomic
 
 RESULTS = Path("results")
 
@@ -127,11 +127,9 @@ def reuse_record(job: Job, protocol: str, scale: str, runs_dir: Path) -> bool:
         if other.parent.parent.name == protocol:
             continue
         try:
-            rec = json.loads(other.read_text())
-        except (OSError, ValueError):
-            continue  # unreadable: run it again rather than trust it
-        if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
-            continue  # not a record of this version
+            rec = read_record(other)
+        except DataError:
+            continue  # unreadable or of another version: run it again rather than trust it
         if rec.get("id") != job.id or rec.get("config") != json.loads(json.dumps(job.cfg)):
             continue
         rec.update(protocol=protocol, cell=job.cell, shrinks=job.shrinks,

@@ -4,8 +4,9 @@ Convolutional models: each test sequence is edge-padded and run through the mode
 ``eval.batch_frames`` output frames, which is exact for convolutional models). Sequence-to-sequence
 models (``output_mode == 'seq2seq'``, T = ``receptive_field`` frames in and out): a T-frame window
 slides over the sequence with stride ``min(eval.window_step, T)`` (the last window is aligned with the end),
-windows are run ``eval.batch_frames // T`` at a time (memory stays flat in the sequence length) and the
-predictions of each frame are averaged. With test-time flip the mirrored copy is run in the same batch,
+windows are run ``eval.batch_frames // T`` at a time (memory stays flat in the sequence length: only one
+batch of windows and the per-frame sums exist at once) and the predictions of each frame are averaged
+(``eval.window_merge``: over every window, or over the window(s) whose centre is nearest). With test-time flip the mirrored copy is run in the same batch,
 un-mirrored and averaged. Errors are computed per frame
 in millimetres on root-relative poses and aggregated action-wise (frame-weighted within an action
 group, unweighted across groups) or frame-wise.
@@ -47,11 +48,36 @@ def seq2seq_step(model: nn.Module, step: int | None = None) -> int:
     return min(step or getattr(model, "eval_step", 1), model.receptive_field)
 
 
+MERGES = ("mean", "centre")
+
+
+def window_weights(starts: np.ndarray, frames: int, t: int, merge: str, per_batch: int):
+    """Weight of each (window, position) prediction in a frame's merged prediction, one batch of windows
+    at a time: 1 everywhere (``mean``), or 1 only in the window(s) whose centre is nearest to the frame
+    (``centre``; ties averaged). Yields (batch of starts, (len, t) weights)."""
+    offset = np.abs(np.arange(t) - (t - 1) / 2)
+    nearest = None
+    if merge == "centre":
+        nearest = np.full(frames, np.inf)
+        for b in range(0, len(starts), per_batch):
+            idx = starts[b:b + per_batch, None] + np.arange(t)
+            np.minimum.at(nearest, idx.reshape(-1), np.broadcast_to(offset, idx.shape).reshape(-1))
+    for b in range(0, len(starts), per_batch):
+        chunk = starts[b:b + per_batch]
+        if nearest is None:
+            yield chunk, np.ones((len(chunk), t), dtype=np.float32)
+        else:
+            idx = chunk[:, None] + np.arange(t)
+            yield chunk, (offset[None] == nearest[idx]).astype(np.float32)
+
+
 @torch.inference_mode()
 def predict_seq2seq(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_perm, joint_perm,
                     batch_frames: int = 4096, step: int | None = None,
-                    context: np.ndarray | None = None) -> np.ndarray:
+                    context: np.ndarray | None = None, merge: str = "mean") -> np.ndarray:
     """Sliding-window prediction of a sequence-to-sequence model; see the module docstring."""
+    if merge not in MERGES:
+        raise ValueError(f"unknown window merge {merge!r}; choose from {', '.join(MERGES)}")
     t = model.receptive_field
     step = seq2seq_step(model, step)
     n = len(keypoints)
@@ -66,18 +92,19 @@ def predict_seq2seq(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_per
     copies, frames = x.shape[0], x.shape[1]
     total = torch.zeros(copies, frames, model.num_joints_out, 3)
     count = torch.zeros(frames)
-    starts = torch.from_numpy(window_starts(frames, t, step))
     per_batch = max(1, batch_frames // t)
     ar = torch.arange(t)
-    for b in range(0, len(starts), per_batch):
-        idx = (starts[b:b + per_batch, None] + ar).reshape(-1)
+    for chunk, w in window_weights(window_starts(frames, t, step), frames, t, merge, per_batch):
+        idx = (torch.from_numpy(chunk)[:, None] + ar).reshape(-1)
+        w = torch.from_numpy(w).reshape(-1)
         xw = x[:, idx].reshape(copies * len(idx) // t, t, *x.shape[2:])
         if ctx is None:
             y = model(xw)
         else:
             y = model(xw, ctx[:, idx].reshape(copies * len(idx) // t, t, -1))
-        total.index_add_(1, idx, y.reshape(copies, len(idx), *y.shape[2:]))
-        count.index_add_(0, idx, torch.ones(len(idx)))
+        y = y.reshape(copies, len(idx), *y.shape[2:]) * w[None, :, None, None]
+        total.index_add_(1, idx, y)
+        count.index_add_(0, idx, w)
     y = total / count[None, :, None, None]
     if flip:
         y = (y[0] + flip_pose(y[1], joint_perm)) / 2
@@ -89,14 +116,15 @@ def predict_seq2seq(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_per
 @torch.inference_mode()
 def predict_sequence(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_perm: np.ndarray,
                      joint_perm: np.ndarray, batch_frames: int = 4096, step: int | None = None,
-                     context: np.ndarray | None = None) -> np.ndarray:
+                     context: np.ndarray | None = None, merge: str = "mean") -> np.ndarray:
     """(F, J_in, 2) normalised keypoints -> (F, J_out, 3) root-relative predictions (metres).
 
-    ``step`` (seq2seq models only): stride of the test windows; ``context``: (F, 5) per-frame camera
-    context for models with ``needs_context``."""
+    ``step`` and ``merge`` (seq2seq models only): stride of the test windows and how the overlapping
+    predictions of a frame are merged; ``context``: (F, 5) per-frame camera context for models with
+    ``needs_context``."""
     assert keypoints.ndim == 3 and keypoints.shape[-1] == 2, keypoints.shape
     if getattr(model, "output_mode", "conv") == "seq2seq":
-        return predict_seq2seq(model, keypoints, flip, kps_perm, joint_perm, batch_frames, step, context)
+        return predict_seq2seq(model, keypoints, flip, kps_perm, joint_perm, batch_frames, step, context, merge)
     rf, shift = model.receptive_field, model.causal_shift
     n = len(keypoints)
     x = torch.from_numpy(pad_sequence(keypoints, rf, shift).astype(np.float32))[None]
@@ -162,7 +190,7 @@ def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg: dict,
         ctx = sequence_context(seq) if needs_context else None
         t0 = time.perf_counter()
         pred = predict_sequence(model, kp, ec["flip"], kps_perm, joint_perm, ec["batch_frames"],
-                                ec.get("window_step"), ctx) * 1000
+                                ec.get("window_step"), ctx, ec.get("window_merge", "mean")) * 1000
         forward_s += time.perf_counter() - t0
         target = root_relative(seq.positions) * 1000
         for m in per_frame:

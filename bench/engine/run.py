@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.config import config_hash, set_dotted
+from bench.config import config_hash, hash_view, set_dotted
 from bench.data.dataset import PoseDataset, load_dataset
 from bench.engine.evaluate import evaluate_sequences
 from bench.engine.seed import determinism_flags, seed_everything
@@ -75,7 +75,8 @@ def git_revision() -> str:
 
 
 def experiment_id(cfg: dict, variants: list[dict]) -> str:
-    return config_hash({"config": cfg, "variants": variants})
+    """Stable id of (resolved config, evaluation variants); keys added later count only off their default."""
+    return config_hash({"config": hash_view(cfg), "variants": variants})
 
 
 def check_model_fits(model, ds: PoseDataset) -> None:

@@ -1,8 +1,9 @@
 """The training loop (VideoPose3D recipe, model-specs.md section 3.1).
 
-Adam (optionally AMSGrad) with the learning rate multiplied by ``lr_decay`` after every epoch;
-BatchNorm momentum decayed exponentially from ``bn_momentum_start`` to ``bn_momentum_end``; loss =
-MPJPE on root-relative 3D in metres. Single-frame windows go through the model's fast strided path
+Adam (optionally AMSGrad) with the learning rate multiplied by ``lr_decay`` after every epoch (or by
+``lr_gamma`` at ``lr_milestones``, UGCN's step schedule); BatchNorm momentum decayed exponentially from
+``bn_momentum_start`` to ``bn_momentum_end``; loss = MPJPE (or MSE) on root-relative 3D in metres, plus
+UGCN's motion loss when ``train.motion_loss.intervals`` is set. Single-frame windows go through the model's fast strided path
 automatically (the model picks it when the input length equals its receptive field).
 """
 from __future__ import annotations
@@ -17,6 +18,8 @@ from torch import nn
 
 from bench.data.dataset import Sequence
 from bench.engine.windows import WindowBatcher
+from bench.errors import ConfigError
+from bench.losses import motion_loss
 from bench.skeleton import Skeleton
 
 
@@ -30,13 +33,33 @@ class TrainResult:
     num_windows: int = 0
 
 
+def param_groups(model: nn.Module, weight_decay: float, scope: str = "all") -> list[dict]:
+    """Optimiser parameter groups: weight decay on every parameter (``all``) or only on the weights of
+    convolution layers (``conv``, UGCN: "weight decay 1e-5 for parameters of convolution layers")."""
+    if scope == "all" or weight_decay == 0:
+        return [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+    conv = {id(m.weight) for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)}
+    decay = [p for p in model.parameters() if id(p) in conv]
+    rest = [p for p in model.parameters() if id(p) not in conv]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
 def make_optimizer(model: nn.Module, train_cfg: dict) -> torch.optim.Optimizer:
-    name, lr, wd = train_cfg["optimizer"], train_cfg["lr"], train_cfg["weight_decay"]
+    name, lr = train_cfg["optimizer"], train_cfg["lr"]
+    groups = param_groups(model, train_cfg["weight_decay"], train_cfg.get("weight_decay_scope", "all"))
     if name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, amsgrad=train_cfg["amsgrad"], weight_decay=wd)
+        return torch.optim.Adam(groups, lr=lr, amsgrad=train_cfg["amsgrad"])
     if name == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=lr, amsgrad=train_cfg["amsgrad"], weight_decay=wd)
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=wd)
+        return torch.optim.AdamW(groups, lr=lr, amsgrad=train_cfg["amsgrad"])
+    return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+
+
+def lr_factor_after(epoch: int, train_cfg: dict) -> float:
+    """Factor applied to the learning rate after (1-based) ``epoch``: ``lr_decay`` every epoch
+    (exponential, VideoPose3D) or ``lr_gamma`` after each epoch in ``lr_milestones`` (step, UGCN)."""
+    if train_cfg.get("lr_schedule", "exponential") == "step":
+        return train_cfg["lr_gamma"] if epoch in train_cfg["lr_milestones"] else 1.0
+    return train_cfg["lr_decay"]
 
 
 def bn_momentum(epoch: int, epochs: int, start: float, end: float) -> float:
@@ -59,6 +82,44 @@ def training_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.
     return torch.norm(pred - target, dim=-1).mean()  # MPJPE in metres (Protocol 1 as a loss)
 
 
+def output_frames(model: nn.Module) -> int:
+    """Consecutive output frames per training window (the T of a sequence-to-sequence model)."""
+    if getattr(model, "output_mode", "conv") == "seq2seq":
+        return int(model.receptive_field)
+    return int(getattr(model, "train_out_frames", 1))
+
+
+def check_training(model: nn.Module, train_cfg: dict, model_name: str = "model") -> None:
+    """Options of the recipe that only make sense for some models (raises ConfigError)."""
+    intervals = train_cfg.get("motion_loss", {}).get("intervals") or []
+    if intervals:
+        t = output_frames(model)
+        if max(intervals) >= t:
+            raise ConfigError(f"train.motion_loss.intervals: interval {max(intervals)} needs more than "
+                              f"{max(intervals)} output frames per training window, but {model_name} predicts "
+                              f"{t} (a sequence-to-sequence model such as ugcn, or a shorter interval)")
+    if train_cfg.get("lr_schedule") == "step" and not train_cfg.get("lr_milestones"):
+        raise ConfigError("train.lr_schedule=step needs train.lr_milestones (epochs after which lr is "
+                          "multiplied by train.lr_gamma)")
+
+
+def make_loss_fn(train_cfg: dict):
+    """The loss of one predicted pose sequence: L_p (``train.loss``) + lambda L_m (UGCN Eq. 6) when
+    ``train.motion_loss.intervals`` is not empty."""
+    kind = train_cfg["loss"]
+    ml = train_cfg.get("motion_loss") or {}
+    intervals = ml.get("intervals") or []
+
+    def loss_fn(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        loss = training_loss(p, t, kind)
+        if intervals and ml["weight"] > 0:
+            loss = loss + ml["weight"] * motion_loss(p, t, intervals, ml["operator"], ml["normalize"],
+                                                     ml["distance"])
+        return loss
+
+    return loss_fn
+
+
 def make_batcher(model: nn.Module, seqs: list[Sequence], keypoints_layout: Skeleton, skeleton: Skeleton,
                  tc: dict) -> WindowBatcher:
     """Training windows for ``model``: convolutional models get receptive-field windows with
@@ -75,12 +136,11 @@ def make_batcher(model: nn.Module, seqs: list[Sequence], keypoints_layout: Skele
 
 
 def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor | None,
-               kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, prediction). A model with ``loss_terms`` adds its own terms (DG-Net's multi-level loss,
-    Eq. 17) around the configured per-pose loss."""
-    def loss_fn(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return training_loss(p, t, kind)
-
+               loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, prediction). ``loss_fn`` is the per-pose loss (:func:`make_loss_fn`, or a ``train.loss`` name);
+    a model with ``loss_terms`` adds its own terms around it (DG-Net's multi-level loss, Eq. 17)."""
+    if isinstance(loss_fn, str):
+        loss_fn = make_loss_fn({"loss": loss_fn})
     kw = {} if context is None else {"context": context}
     if hasattr(model, "loss_terms"):
         return model.loss_terms(x, y, loss_fn, **kw)
@@ -99,6 +159,8 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
     from bench.engine.evaluate import evaluate_sequences
 
     tc = cfg["train"]
+    check_training(model, tc, cfg["model"]["name"])
+    loss_fn = make_loss_fn(tc)
     batcher = make_batcher(model, train_seqs, keypoints_layout, skeleton, tc)
     opt = make_optimizer(model, tc)
     rng = np.random.RandomState(cfg["seed"])
@@ -120,7 +182,7 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
         for x, y, *ctx in batcher.batches(rng):
             ts = time.perf_counter()
             batch_time += ts - tb
-            loss, pred = model_loss(model, x, y, ctx[0] if ctx else None, tc["loss"])
+            loss, pred = model_loss(model, x, y, ctx[0] if ctx else None, loss_fn)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if tc["grad_clip"] > 0:
@@ -158,8 +220,9 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
             val_txt = f", val {row['val_mpjpe']:.1f} mm" if row["val_mpjpe"] is not None else ""
             log(f"epoch {epoch + 1}/{epochs}: train {row['train_mpjpe']:.1f} mm{val_txt}, "
                 f"lr {lr:.2e}, {row['time_s']:.1f} s")
+        factor = lr_factor_after(epoch + 1, tc)
         for g in opt.param_groups:
-            g["lr"] *= tc["lr_decay"]
+            g["lr"] *= factor
     if bar is not None:
         bar.close()
     result.batch_time_s, result.step_time_s = batch_time, step_time
