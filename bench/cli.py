@@ -156,10 +156,17 @@ def cmd_profile(args) -> int:
     res = profile_model(args.model, _model_opts(args.set), device=args.device, batch_size=args.batch,
                         repeats=args.repeats, warmup=args.warmup, threads=args.threads,
                         trace_dir=args.trace)
+    if args.eval_frames:
+        from bench.profiling import eval_memory
+        res["eval_memory"] = eval_memory(args.model, _model_opts(args.set), args.eval_frames,
+                                         threads=args.threads or 1)
     if args.json:
         _print(json.dumps(res, indent=1, default=str))
     else:
         _print(format_profile(res))
+        if args.eval_frames:
+            from bench.profiling import format_eval_memory
+            _print(format_eval_memory(res["eval_memory"]))
     if args.out:
         from bench.records import write_json_atomic
         write_json_atomic(args.out, res)
@@ -260,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--warmup", type=int, default=3)
     s.add_argument("--threads", type=int)
     s.add_argument("--trace", metavar="DIR", help="write a torch.profiler trace for TensorBoard")
+    s.add_argument("--eval-frames", type=int, action="append", metavar="N",
+                   help="also measure the peak memory of evaluating an N-frame sequence (repeatable; one "
+                        "fresh process per N)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--out", help="also write the JSON result to this file")
     s.set_defaults(fn=cmd_profile)

@@ -127,9 +127,10 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
                                    "pairwise motion encoding: subtraction, inner, cross, or several joined by "
                                    "'+' (their encodings concatenated)"),
     "train.motion_loss.weight": (1.0, _num_min(0), "lambda of L = L_p + lambda L_m (UGCN Eq. 6)"),
-    "train.motion_loss.normalize": ("temporal_mean", _choice("temporal_mean", "none"),
-                                    "inner/cross encodings divided by the mean over time of the ground-truth "
-                                    "encoding's norm (per sample, joint, interval); subtraction is never "
+    "train.motion_loss.normalize": ("temporal_mean", _choice("temporal_mean", "temporal_mean_joint", "none"),
+                                    "inner/cross encodings divided by the mean norm of the ground-truth "
+                                    "encoding over frames and joints (per sample and interval; "
+                                    "temporal_mean_joint: over frames, per joint); subtraction is never "
                                     "normalised"),
     "train.motion_loss.distance": ("l1", _choice("l1", "l2"),
                                    "distance between encodings: l1 (sum of absolute components, the paper) "

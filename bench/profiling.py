@@ -26,6 +26,13 @@ under ``torch.profiler`` and are written with ``tensorboard_trace_handler``: vie
 ``tensorboard --logdir TRACE_DIR`` (PyTorch Profiler tab of torch-tb-profiler). Tracing never overlaps the
 timed calls.
 
+``eval_memory`` measures what a whole-sequence evaluation costs in memory: for each requested sequence
+length, a fresh process builds the model, runs ``predict_sequence`` (the evaluator's own path: sliding
+windows for sequence-to-sequence models, chunks for convolutional ones) on random keypoints, and reports
+its peak resident memory (``ru_maxrss``) and the growth over the peak reached after building the model and
+one window, with the most windows any forward pass saw. Flat growth across lengths shows that no more
+than one batch of windows exists at a time.
+
 The result is a plain JSON-serialisable dict (``json.dumps(result)`` works; the CLI's ``--json``);
 ``format_profile`` renders it as a two-column text table.
 """
@@ -303,6 +310,69 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
         "trace_files": traces,
     }
     return _jsonable(result)
+
+
+# -- whole-sequence evaluation memory -----------------------------------------------------------------------
+
+def _eval_memory_child(name: str, options: dict, frames: int, batch_frames: int, step: int | None,
+                       flip: bool, threads: int, seed: int) -> dict[str, Any]:
+    import resource
+
+    import numpy as np
+
+    from bench.engine.evaluate import predict_sequence
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    model = create_model(name, **options).eval()
+    joints = int(model.num_joints_in)
+    rf = int(getattr(model, "receptive_field", 1))
+    perm = np.arange(joints)
+    largest = [0]
+
+    def count(_module, args):
+        largest[0] = max(largest[0], int(args[0].shape[0]))
+
+    rng = np.random.RandomState(seed)
+    with torch.inference_mode():  # the baseline peak: the model and one window
+        model(torch.from_numpy(rng.uniform(-1, 1, (1, rf, joints, 2)).astype(np.float32)))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    model.register_forward_pre_hook(count)
+    kp = rng.uniform(-1, 1, (frames, joints, 2)).astype(np.float32)
+    t0 = time.perf_counter()
+    predict_sequence(model, kp, flip, perm, perm, batch_frames, step)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"frames": frames, "peak_rss_mb": peak, "rss_growth_mb": peak - before,
+            "max_windows_per_forward": largest[0], "seconds": seconds}
+
+
+def eval_memory(name: str, options: dict | None = None, frames: list[int] = (2000, 20000),
+                batch_frames: int = 4096, step: int | None = None, flip: bool = True, threads: int = 1,
+                seed: int = 0) -> list[dict[str, Any]]:
+    """Peak memory of a whole-sequence evaluation at each length in ``frames``, one fresh process each
+    (see the module docstring)."""
+    import multiprocessing
+
+    options = dict(options or {})
+    resolve_options(name, options)  # unknown model / option: a ConfigError here, not in the child
+    bad = [f for f in frames if not isinstance(f, int) or f < 1]
+    if bad:
+        raise ConfigError(f"eval frames must be positive integers, got {bad[0]!r}")
+    ctx = multiprocessing.get_context("spawn")
+    out = []
+    for n in frames:
+        with ctx.Pool(1) as pool:
+            out.append(pool.apply(_eval_memory_child, (name, options, n, batch_frames, step, flip, threads, seed)))
+    return out
+
+
+def format_eval_memory(rows: list[dict[str, Any]]) -> str:
+    lines = ["whole-sequence evaluation  frames  windows/forward  peak RSS  growth over 1 window  time"]
+    for r in rows:
+        lines.append(f"{'':26} {r['frames']:>7,d}  {r['max_windows_per_forward']:>15d}  "
+                     f"{r['peak_rss_mb']:>6.0f} MB  {r['rss_growth_mb']:>17.0f} MB  {r['seconds']:6.1f} s")
+    return "\n".join(lines)
 
 
 def _fmt_count(n: float | None) -> str:

@@ -8,6 +8,8 @@ Fields (every key is checked; a typo is an error naming the file and the key):
 ``base``                a partial experiment (see bench.config); omitted fields take defaults
 ``grid``                dotted key -> list of values; the Cartesian product gives the cells
 ``cells``               alternatively, an explicit list of override dicts (may be combined with grid)
+``extra_cells``         override dicts run besides the grid, not crossed with it (a baseline the grid's
+                        keys do not apply to, e.g. "no motion loss" beside operator x interval)
 ``eval_variants``       dotted eval key -> list of values, all evaluated on each trained model
 ``seeds``               number of seeds (seed values 0..n-1)
 ``layout``              rows / columns (dotted keys, or ``action``: one row per test action group plus
@@ -29,7 +31,7 @@ from bench.errors import ConfigError
 
 PROTOCOLS_DIR = Path(__file__).resolve().parent.parent / "protocols"
 SCALES = ("smoke", "quick", "paper")
-_TOP_KEYS = {"title", "description", "paper", "table", "base", "grid", "cells", "eval_variants",
+_TOP_KEYS = {"title", "description", "paper", "table", "base", "grid", "cells", "extra_cells", "eval_variants",
              "seeds", "layout", "scales", "footnotes"}
 _LAYOUT_KEYS = {"rows", "columns", "metrics", "labels", "plot"}
 _SCALE_META_KEYS = ("seeds", "grid")  # scale keys that are not config overrides
@@ -48,6 +50,7 @@ class Protocol:
     base: dict = field(default_factory=dict)
     grid: dict[str, list] = field(default_factory=dict)
     cells: list[dict] = field(default_factory=list)
+    extra_cells: list[dict] = field(default_factory=list)
     eval_variants: dict[str, list] = field(default_factory=dict)
     seeds: int = 1
     layout: dict = field(default_factory=dict)
@@ -57,12 +60,12 @@ class Protocol:
 
     def cell_overrides(self, scale: str | None = None) -> list[dict[str, Any]]:
         """The list of cells: explicit ``cells`` x Cartesian product of ``grid`` (at ``scale``, a
-        ``grid`` entry of that scale keeps only the listed values of those keys)."""
+        ``grid`` entry of that scale keeps only the listed values of those keys), then ``extra_cells``."""
         grid = {**self.grid, **((self.scales.get(scale) or {}).get("grid") or {})} if scale else self.grid
         keys = list(grid)
         product = [dict(zip(keys, values)) for values in itertools.product(*grid.values())]
         explicit = self.cells or [{}]
-        return [{**c, **g} for c in explicit for g in product]
+        return [{**c, **g} for c in explicit for g in product] + [dict(c) for c in self.extra_cells]
 
     def scale_config(self, scale: str) -> dict[str, Any]:
         """The config overrides of ``scale`` (its dotted keys, without ``seeds`` and ``grid``)."""
@@ -140,6 +143,11 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
         raise ConfigError(f"{where}: cells must be a list of mappings")
     for i, c in enumerate(cells):
         validate_partial(c, f"{where}: cells[{i}]")
+    extra = raw.get("extra_cells") or []
+    if not isinstance(extra, list) or not all(isinstance(c, dict) and c for c in extra):
+        raise ConfigError(f"{where}: extra_cells must be a list of non-empty mappings")
+    for i, c in enumerate(extra):
+        validate_partial(c, f"{where}: extra_cells[{i}]")
     variants = raw.get("eval_variants") or {}
     for k, v in variants.items():
         if not k.startswith("eval."):
@@ -171,5 +179,5 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
     footnotes = raw.get("footnotes") or []
     return Protocol(name=name, title=str(raw["title"]), paper=raw.get("paper"), table=raw.get("table"),
                     description=str(raw.get("description", "")).strip(), base=base, grid=grid,
-                    cells=cells, eval_variants=variants, seeds=seeds, layout=layout, scales=scales,
+                    cells=cells, extra_cells=extra, eval_variants=variants, seeds=seeds, layout=layout, scales=scales,
                     footnotes=[str(f) for f in footnotes], path=where)

@@ -51,17 +51,20 @@ def test_pendulum_toy_same_l1_different_motion_loss():
     assert losses[2] == pytest.approx(0.4)
 
 
-def loop_reference(pred, target, intervals, op):
-    """Eq. 4 with the normalisation written out with loops (per sample, joint, interval)."""
+def loop_reference(pred, target, intervals, op, per_joint=False):
+    """Eq. 4 with the normalisation written out with loops (per sample and interval, or also per joint)."""
     b, t, j, _ = pred.shape
     per_tau = []
     for tau in intervals:
         num, count = 0.0, 0
         for n in range(b):
+            enc = [[motion_encoding(target[n:n + 1, :, k:k + 1], tau, op)[0, i, 0] for i in range(t - tau)]
+                   for k in range(j)]
+            sample_scale = sum(x.norm() for g in enc for x in g) / ((t - tau) * j)
             for k in range(j):
                 m = [motion_encoding(pred[n:n + 1, :, k:k + 1], tau, op)[0, i, 0] for i in range(t - tau)]
-                g = [motion_encoding(target[n:n + 1, :, k:k + 1], tau, op)[0, i, 0] for i in range(t - tau)]
-                scale = sum(x.norm() for x in g) / (t - tau)
+                g = enc[k]
+                scale = sum(x.norm() for x in g) / (t - tau) if per_joint else sample_scale
                 if op != "subtraction":
                     if scale <= 1e-8:
                         continue
@@ -73,31 +76,47 @@ def loop_reference(pred, target, intervals, op):
 
 
 @pytest.mark.parametrize("op", ["subtraction", "inner", "cross"])
-def test_motion_loss_matches_loop_reference(op):
+@pytest.mark.parametrize("per_joint", [False, True])
+def test_motion_loss_matches_loop_reference(op, per_joint):
     torch.manual_seed(0)
     target = torch.randn(2, 9, 3, 3, dtype=torch.float64)
     pred = target + 0.3 * torch.randn_like(target)
-    got = motion_loss(pred, target, [1, 4], op)
-    assert got.item() == pytest.approx(float(loop_reference(pred, target, [1, 4], op)), rel=1e-9)
+    got = motion_loss(pred, target, [1, 4], op, "temporal_mean_joint" if per_joint else "temporal_mean")
+    assert got.item() == pytest.approx(float(loop_reference(pred, target, [1, 4], op, per_joint)), rel=1e-9)
+    if op != "subtraction":  # the two scopes differ
+        other = motion_loss(pred, target, [1, 4], op, "temporal_mean" if per_joint else "temporal_mean_joint")
+        assert other.item() != pytest.approx(got.item(), rel=1e-3)
 
 
-def test_normalised_cross_loss_is_scale_free_and_root_is_left_out():
+@pytest.mark.parametrize("scope", ["temporal_mean", "temporal_mean_joint"])
+def test_normalised_cross_loss_is_scale_free(scope):
     torch.manual_seed(1)
     target = torch.randn(2, 12, 4, 3, dtype=torch.float64)
     target[:, :, 0] = 0  # root-relative: the root never moves
     pred = target + 0.1 * torch.randn_like(target)
-    a = motion_loss(pred, target, [2, 5], "cross")
-    b = motion_loss(10 * pred, 10 * target, [2, 5], "cross")
+    a = motion_loss(pred, target, [2, 5], "cross", scope)
+    b = motion_loss(10 * pred, 10 * target, [2, 5], "cross", scope)
+    assert a.item() == pytest.approx(b.item(), rel=1e-9)  # both encodings scale by 100, and so does the mean
+
+
+def test_per_joint_normalisation_leaves_the_root_out():
+    torch.manual_seed(1)
+    target = torch.randn(2, 12, 4, 3, dtype=torch.float64)
+    target[:, :, 0] = 0  # root-relative: the root never moves
+    pred = target + 0.1 * torch.randn_like(target)
+    a = motion_loss(pred, target, [2, 5], "cross", "temporal_mean_joint")
+    b = motion_loss(10 * pred, 10 * target, [2, 5], "cross", "temporal_mean_joint")
     assert a.item() == pytest.approx(b.item(), rel=1e-9)  # both encodings scale by 100, and so does the mean
     assert motion_loss(pred, target, [2], "cross", normalize="none").item() != pytest.approx(
         motion_loss(10 * pred, 10 * target, [2], "cross", normalize="none").item())
     # the root's prediction does not enter the normalised loss (its ground-truth encoding is zero) ...
     moved = pred.clone()
     moved[:, :, 0] += 0.5
-    assert motion_loss(moved, target, [2], "cross").item() == pytest.approx(motion_loss(pred, target, [2], "cross").item())
+    per_joint = [motion_loss(q, target, [2], "cross", "temporal_mean_joint").item() for q in (moved, pred)]
+    assert per_joint[0] == pytest.approx(per_joint[1])
     # ... and the gradient stays finite
     p = pred.clone().requires_grad_(True)
-    motion_loss(p, target, [2], "cross").backward()
+    motion_loss(p, target, [2], "cross", "temporal_mean_joint").backward()
     assert torch.isfinite(p.grad).all()
 
 
@@ -105,7 +124,7 @@ def test_normaliser_carries_no_gradient():
     torch.manual_seed(2)
     target = torch.randn(1, 8, 2, 3, dtype=torch.float64, requires_grad=True)
     pred = torch.randn(1, 8, 2, 3, dtype=torch.float64)
-    motion_loss(pred, target, [1], "inner").backward()
+    motion_loss(pred, target, [1], "inner", "temporal_mean_joint").backward()
     # the same loss with the normaliser computed beforehand as a constant
     t2 = target.detach().clone().requires_grad_(True)
     scale = motion_encoding(target.detach(), 1, "inner").norm(dim=-1).mean(1, keepdim=True)[..., None]

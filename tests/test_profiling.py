@@ -155,3 +155,20 @@ def test_profile_model_bad_input(kwargs):
     opts = {"receptive_field": 27, "channels": 8}
     with pytest.raises(ConfigError):
         profile_model("videopose3d", opts, **{"warmup": 0, "repeats": 1, "batch_size": 1, **kwargs})
+
+
+def test_eval_memory_counts_windows_per_forward_in_fresh_processes():
+    from bench.profiling import eval_memory, format_eval_memory
+
+    rows = eval_memory("ugcn", {"widths": [4, 4, 4, 4, 4], "merge_channels": 4}, [300, 1200],
+                       batch_frames=960, flip=False)
+    assert [r["frames"] for r in rows] == [300, 1200]
+    # 96-frame windows every 5 frames: 300 frames give 43 windows (< 10 per batch only in the last batch),
+    # 1200 frames 222; never more than 960 // 96 = 10 in one forward pass
+    assert [r["max_windows_per_forward"] for r in rows] == [10, 10]
+    assert all(r["peak_rss_mb"] > 0 and r["seconds"] > 0 for r in rows)
+    assert "1,200" in format_eval_memory(rows)
+    with pytest.raises(ConfigError, match="unknown option"):
+        eval_memory("ugcn", {"width": 4}, [100])
+    with pytest.raises(ConfigError, match="positive integers"):
+        eval_memory("ugcn", {}, [0])

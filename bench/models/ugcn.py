@@ -51,11 +51,11 @@ class UGCN(nn.Module):
     eval_step = 5  # "sliding window algorithm with the step length of 5"
 
     def __init__(self, num_joints_in: int = 17, num_joints_out: int = 17, frames: int = 96,
-                 down_up_pairs: int = 4, channels=(64, 128, 256, 256, 256), merge: str = "sum",
+                 down_up_pairs: int = 4, widths=(64, 128, 256, 256, 256), merge: str = "sum",
                  merge_channels: int = 64, spatial_graph: bool = True, temporal_kernel: int = 5,
                  dropout: float = 0.5, max_hop: int = 1, edge_importance: bool = False, input_bn: bool = True):
         super().__init__()
-        channels = list(channels) if isinstance(channels, (list, tuple)) else channels
+        channels = list(widths) if isinstance(widths, (list, tuple)) else widths
         if num_joints_in not in SKELETONS:
             raise ConfigError(f"ugcn: no skeleton graph for {num_joints_in} input joints "
                               f"(known: {', '.join(map(str, sorted(SKELETONS)))})")
@@ -66,7 +66,7 @@ class UGCN(nn.Module):
                               f"got {down_up_pairs!r}")
         if (not isinstance(channels, list) or len(channels) != LEVELS
                 or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels)):
-            raise ConfigError(f"ugcn: channels must be {LEVELS} positive integers, one per resolution level "
+            raise ConfigError(f"ugcn: widths must be {LEVELS} positive integers, one per resolution level "
                               f"(96, 48, 24, 12, 6 frames), got {channels!r}")
         if not isinstance(frames, int) or isinstance(frames, bool) or frames < 2:
             raise ConfigError(f"ugcn: frames must be an integer >= 2, got {frames!r}")
@@ -167,13 +167,13 @@ class UGCN(nn.Module):
           "choice is an option.",
 )
 def ugcn(num_joints_in: int = 17, num_joints_out: int = 17, frames: int = 96, down_up_pairs: int = 4,
-         channels: list = (64, 128, 256, 256, 256), merge: str = "sum", merge_channels: int = 64,
+         widths: list = (64, 128, 256, 256, 256), merge: str = "sum", merge_channels: int = 64,
          spatial_graph: bool = True, temporal_kernel: int = 5, dropout: float = 0.5, max_hop: int = 1,
          edge_importance: bool = False, input_bn: bool = True) -> UGCN:
     """UGCN (Wang et al., ECCV 2020). Options (paper values where it fixes them, else model-specs.md 4.1):
 
     frames -- T, input = output length, 96. down_up_pairs -- downsampling/upsampling pairs kept (Table 3:
-    0, 1, 2, 4), 4. channels -- widths of the five resolution levels (96, 48, 24, 12, 6 frames at
+    0, 1, 2, 4), 4. widths -- channels of the five resolution levels (96, 48, 24, 12, 6 frames at
     T = 96), [64, 128, 256, 256, 256] (not in the text). merge -- merging stage: sum (1x1 conv + BN per
     scale, upsample, add; default), concat (concatenate, 1x1 conv), none (Table 4 "w/o merging stage").
     merge_channels -- width of the merged map, 64. spatial_graph -- ST-GCN spatial-configuration graph
@@ -181,5 +181,5 @@ def ugcn(num_joints_in: int = 17, num_joints_out: int = 17, frames: int = 96, do
     dropout -- 0.5. max_hop -- graph neighbourhood, 1 bone. edge_importance -- ST-GCN's learnable edge
     mask, off. input_bn -- ST-GCN's BatchNorm over the input (joint, coordinate) channels, on.
     """
-    return UGCN(num_joints_in, num_joints_out, frames, down_up_pairs, channels, merge, merge_channels,
+    return UGCN(num_joints_in, num_joints_out, frames, down_up_pairs, widths, merge, merge_channels,
                 spatial_graph, temporal_kernel, dropout, max_hop, edge_importance, input_bn)

@@ -214,8 +214,10 @@ def _parse_cell(c: Any, cw: str) -> dict:
         if not isinstance(k, str) or k.split(".")[0] not in KEY_SECTIONS or "" in k.split("."):
             raise DataError(f"{cw}: key {k!r} is not a dotted config key starting with one of "
                             f"{', '.join(KEY_SECTIONS)} (or one of {', '.join(PSEUDO_KEYS)})")
-        if not isinstance(v, (str, int, float, bool)):
-            raise DataError(f"{cw}: key {k!r} must map to a scalar, got {v!r}")
+        scalar = (str, int, float, bool)
+        if not isinstance(v, scalar) and not (isinstance(v, list) and all(isinstance(x, scalar) for x in v)):
+            raise DataError(f"{cw}: key {k!r} must map to a scalar or a list of scalars "
+                            f"(train.motion_loss.intervals: [8, 12]), got {v!r}")
     values = c.get("values", {}) or {}
     missing = c.get("missing", {}) or {}
     if not isinstance(values, dict):
@@ -255,6 +257,8 @@ def _norm(v: Any) -> Any:
     """Comparable form of a key value: numbers compare by value (5 == 5.0), bools stay bools."""
     if _is_number(v):
         return float(v)
+    if isinstance(v, list):  # hashable, element-wise the same comparison
+        return tuple(_norm(x) for x in v)
     return v
 
 
@@ -263,6 +267,8 @@ def same_value(a: Any, b: Any) -> bool:
         return type(a) is type(b) and a == b
     if _is_number(a) and _is_number(b):
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
     return a == b
 
 

@@ -170,6 +170,11 @@ def fmt_key_value(v: Any) -> str:
         return ""
     if isinstance(v, bool):
         return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):  # a list-valued key: the empty set, a set of numbers, names
+        if not v:
+            return "∅"
+        items = ", ".join(fmt_key_value(x) for x in v)
+        return items if all(isinstance(x, str) for x in v) else "{" + items + "}"
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v)
@@ -392,10 +397,13 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
             if isinstance(v, dict):
                 vmap.setdefault(variant_key(v), v)
 
-    # Key orders: grid, variants, explicit cells, the plan, then records and reported cells.
+    # Key orders: extra cells, grid, variants, explicit cells, the plan, then records and reported cells.
     keys = row_keys + col_keys
     order = _Order(keys)
     for k in keys:
+        for c in protocol.extra_cells:  # a baseline outside the grid comes first (Table 1's empty set)
+            if k in c:
+                order.add(k, c[k])
         for v in protocol.grid.get(k, []) + protocol.eval_variants.get(k, []):
             order.add(k, v)
         for c in protocol.cells:

@@ -99,7 +99,7 @@ def test_step_schedule_and_exponential_schedule():
 
 
 def test_weight_decay_on_convolutions_only():
-    model = create_model("ugcn", channels=[4, 4, 4, 4, 4], merge_channels=4)
+    model = create_model("ugcn", widths=[4, 4, 4, 4, 4], merge_channels=4)
     opt = make_optimizer(model, {"optimizer": "adam", "lr": 1e-3, "amsgrad": False, "weight_decay": 1e-5,
                                  "weight_decay_scope": "conv"})
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
@@ -124,9 +124,9 @@ def test_loss_fn_adds_the_motion_term():
 
 def test_motion_loss_needs_enough_output_frames():
     tc = {"motion_loss": {"intervals": [12]}}
-    check_training(create_model("ugcn", frames=16, down_up_pairs=2, channels=[4] * 5, merge_channels=4), tc)
+    check_training(create_model("ugcn", frames=16, down_up_pairs=2, widths=[4] * 5, merge_channels=4), tc)
     with pytest.raises(ConfigError, match="interval 16 needs more than 16 output frames.*predicts 16"):
-        check_training(create_model("ugcn", frames=16, down_up_pairs=2, channels=[4] * 5, merge_channels=4),
+        check_training(create_model("ugcn", frames=16, down_up_pairs=2, widths=[4] * 5, merge_channels=4),
                        {"motion_loss": {"intervals": [4, 16]}}, "ugcn")
     with pytest.raises(ConfigError, match="videopose3d predicts 1"):
         check_training(create_model("videopose3d", receptive_field=27), tc, "videopose3d")
@@ -159,7 +159,7 @@ def test_keys_added_later_keep_old_experiment_ids():
 
 def ugcn_cfg(tiny_data, **over):
     cfg = {"data.dataset": f"standin:{tiny_data}", "model.name": "ugcn",
-           "model.options.frames": 32, "model.options.channels": [4, 4, 8, 8, 8],
+           "model.options.frames": 32, "model.options.widths": [4, 4, 8, 8, 8],
            "model.options.merge_channels": 4, "train.epochs": 1, "train.batch_size": 64,
            "train.window_stride": 4, "train.loss": "mse", "train.motion_loss.intervals": [2, 8],
            "eval.window_step": 8, "eval.metrics": ["mpjpe", "p_mpjpe", "mpjve", "pck", "auc"]}

@@ -56,14 +56,14 @@ def test_default_parameter_count_to_the_unit():
     ({"merge": "none"}, ugcn_params([64, 128, 256, 256, 256], merge="none")),
     ({"merge": "concat", "merge_channels": 32}, ugcn_params([64, 128, 256, 256, 256], m=32, merge="concat")),
     ({"spatial_graph": False}, ugcn_params([64, 128, 256, 256, 256], k=1)),
-    ({"channels": [8, 16, 16, 32, 32], "merge_channels": 8}, ugcn_params([8, 16, 16, 32, 32], m=8)),
+    ({"widths": [8, 16, 16, 32, 32], "merge_channels": 8}, ugcn_params([8, 16, 16, 32, 32], m=8)),
 ])
 def test_option_parameter_counts(opts, expected):
     assert n_params(create_model("ugcn", **opts)) == expected
 
 
 def tiny(**over) -> UGCN:
-    opts = {"channels": [4, 4, 8, 8, 8], "merge_channels": 4, "dropout": 0.0}
+    opts = {"widths": [4, 4, 8, 8, 8], "merge_channels": 4, "dropout": 0.0}
     opts.update(over)
     torch.manual_seed(0)
     return create_model("ugcn", **opts).eval()
@@ -133,7 +133,7 @@ def test_upsample_is_nearest_repetition():
 @pytest.mark.parametrize("opts,match", [
     ({"down_up_pairs": 5}, "down_up_pairs must be an integer 0..4"),
     ({"frames": 90}, "multiple of 2\\^down_up_pairs = 16"),
-    ({"channels": [64, 128, 256]}, "channels must be 5 positive integers"),
+    ({"widths": [64, 128, 256]}, "widths must be 5 positive integers"),
     ({"merge": "average"}, "unknown merge 'average'"),
     ({"temporal_kernel": 4}, "odd positive integer"),
     ({"num_joints_in": 15, "num_joints_out": 17}, "num_joints_out must equal"),
@@ -147,5 +147,5 @@ def test_bad_options_are_config_errors(opts, match):
 
 def test_humaneva_and_mpii_skeletons_build():
     for j in (15, 16):
-        m = create_model("ugcn", num_joints_in=j, num_joints_out=j, channels=[4, 4, 4, 4, 4], merge_channels=4)
+        m = create_model("ugcn", num_joints_in=j, num_joints_out=j, widths=[4, 4, 4, 4, 4], merge_channels=4)
         assert m.eval()(torch.randn(1, 96, j, 2)).shape == (1, 96, j, 3)
