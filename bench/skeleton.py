@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.errors import DataError
+from bench.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,17 @@ MPII_16 = Skeleton(
 )
 
 LAYOUTS = {s.name: s for s in (H36M_17, HUMANEVA_15, COCO_17, MPII_16)}
+
+# The kinematic tree a graph model (DG-Net, UGCN) builds on, by joint count (COCO-17 has no tree).
+GRAPH_SKELETONS = {17: H36M_17, 15: HUMANEVA_15, 16: MPII_16}
+
+
+def graph_skeleton(num_joints: int, model: str) -> Skeleton:
+    """The skeleton graph of ``num_joints`` joints; a ConfigError naming ``model`` when there is none."""
+    if num_joints not in GRAPH_SKELETONS:
+        raise ConfigError(f"{model}: no skeleton graph for {num_joints} input joints "
+                          f"(known: {', '.join(map(str, sorted(GRAPH_SKELETONS)))})")
+    return GRAPH_SKELETONS[num_joints]
 
 
 def get_layout(name: str) -> Skeleton:

@@ -24,11 +24,10 @@ from bench.models.graph_ops import (AFFINITY_NORMS, GRAPH_STYLES, WEIGHTINGS, Dy
                                     DynamicalTemporalGraph, FixedSpatialGraph, FixedTemporalGraph,
                                     SpatialNonLocal, batch_norm_joints, knn_mask)
 from bench.registry import register_model
-from bench.skeleton import H36M_17, HUMANEVA_15, MPII_16, Skeleton
+from bench.skeleton import Skeleton, graph_skeleton
 
 SPATIAL_OPS = ("FSG", "DSG")
 TEMPORAL_OPS = ("FTG", "DTG")
-SKELETONS = {17: H36M_17, 15: HUMANEVA_15, 16: MPII_16}
 
 
 def parse_unit(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
@@ -133,9 +132,7 @@ class DGNet(nn.Module):
         super().__init__()
         spatial = parse_unit(spatial_unit, SPATIAL_OPS, "spatial_unit")
         temporal = parse_unit(temporal_unit, TEMPORAL_OPS, "temporal_unit")
-        if num_joints_in not in SKELETONS:
-            raise ConfigError(f"dgnet: no skeleton graph for {num_joints_in} input joints "
-                              f"(known: {', '.join(map(str, sorted(SKELETONS)))})")
+        skeleton = graph_skeleton(num_joints_in, "dgnet")
         for name, value, low in (("frames", frames, 1), ("blocks", blocks, 1), ("channels", channels, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"dgnet: {name} must be an integer >= {low}, got {value!r}")
@@ -161,7 +158,6 @@ class DGNet(nn.Module):
             raise ConfigError("dgnet: balanced_coordinates needs num_joints_in == num_joints_out")
         if block_loss_weight < 0:
             raise ConfigError(f"dgnet: block_loss_weight must be >= 0, got {block_loss_weight}")
-        skeleton = SKELETONS[num_joints_in]
         if num_joints_out != num_joints_in:
             raise ConfigError("dgnet: graph blocks keep the joint set; num_joints_out must equal num_joints_in")
         self.num_joints_in, self.num_joints_out = num_joints_in, num_joints_out

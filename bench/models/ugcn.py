@@ -29,9 +29,9 @@ import torch
 from torch import nn
 
 from bench.errors import ConfigError
-from bench.models.dgnet import SKELETONS
 from bench.models.stgcn import STGCNBlock, SpatialGraphConv, spatial_configuration_partition
 from bench.registry import register_model
+from bench.skeleton import graph_skeleton
 
 LEVELS = 5  # resolution levels of the U: 96, 48, 24, 12, 6 frames
 MERGES = ("sum", "concat", "none")
@@ -56,9 +56,7 @@ class UGCN(nn.Module):
                  dropout: float = 0.5, max_hop: int = 1, edge_importance: bool = False, input_bn: bool = True):
         super().__init__()
         channels = list(widths) if isinstance(widths, (list, tuple)) else widths
-        if num_joints_in not in SKELETONS:
-            raise ConfigError(f"ugcn: no skeleton graph for {num_joints_in} input joints "
-                              f"(known: {', '.join(map(str, sorted(SKELETONS)))})")
+        skeleton = graph_skeleton(num_joints_in, "ugcn")
         if num_joints_out != num_joints_in:
             raise ConfigError("ugcn: graph convolutions keep the joint set; num_joints_out must equal num_joints_in")
         if not isinstance(down_up_pairs, int) or isinstance(down_up_pairs, bool) or not 0 <= down_up_pairs <= 4:
@@ -88,7 +86,7 @@ class UGCN(nn.Module):
         self.num_joints_in = self.num_joints_out = v
         self.receptive_field = self.train_out_frames = frames
         self.pairs, self.merge = down_up_pairs, merge
-        adjacency = (spatial_configuration_partition(SKELETONS[v], max_hop) if spatial_graph
+        adjacency = (spatial_configuration_partition(skeleton, max_hop) if spatial_graph
                      else np.eye(v, dtype=np.float32)[None])
 
         def block(c_in, c_out, stride=1, residual=True):
