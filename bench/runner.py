@@ -81,6 +81,7 @@ def _check_scale_options(protocol: Protocol, scale_ov: dict, cells: list[dict], 
 def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: dict | None = None,
          runs_dir: Path = RESULTS / "runs") -> list[Job]:
     """Resolve every cell x seed of ``protocol`` at ``scale`` (validates everything up front)."""
+    from bench.engine.train import check_training
     from bench.registry import create_model
     import torch
 
@@ -107,10 +108,14 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
                           {"seed": seed}, where=where)
             paper = resolve(protocol.base, cell, _for_model(paper_ov, model_name), overrides,
                             {"seed": seed}, where=where)
-            key = repr(cfg["model"])
+            key = repr((cfg["model"], cfg["train"]))
             if key not in checked:  # build once on the meta device: catches invalid option values
                 with torch.device("meta"):
-                    create_model(cfg["model"]["name"], **cfg["model"]["options"])
+                    model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
+                try:  # recipe options this model cannot take (a motion-loss interval >= its window)
+                    check_training(model, cfg["train"], cfg["model"]["name"])
+                except ConfigError as e:
+                    raise ConfigError(f"{where}: {e}") from None
                 checked.add(key)
             run_id = experiment_id(cfg, variants)
             label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.items()) or "base"

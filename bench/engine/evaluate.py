@@ -6,9 +6,9 @@ models (``output_mode == 'seq2seq'``, T = ``receptive_field`` frames in and out)
 slides over the sequence with stride ``min(eval.window_step, T)`` (the last window is aligned with the end),
 windows are run ``eval.batch_frames // T`` at a time (memory stays flat in the sequence length: only one
 batch of windows and the per-frame sums exist at once) and the predictions of each frame are averaged
-(``eval.window_merge``: over every window, or over the window(s) whose centre is nearest). With test-time flip the mirrored copy is run in the same batch,
-un-mirrored and averaged. Errors are computed per frame
-in millimetres on root-relative poses and aggregated action-wise (frame-weighted within an action
+(``eval.window_merge``: over every window, or over the window(s) whose centre is nearest). With
+test-time flip the mirrored copy is run in the same batch, un-mirrored and averaged. Errors are computed
+per frame in millimetres on root-relative poses and aggregated action-wise (frame-weighted within an action
 group, unweighted across groups) or frame-wise.
 """
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Adam (optionally AMSGrad) with the learning rate multiplied by ``lr_decay`` after every epoch (or by
 ``lr_gamma`` at ``lr_milestones``, UGCN's step schedule); BatchNorm momentum decayed exponentially from
 ``bn_momentum_start`` to ``bn_momentum_end``; loss = MPJPE (or MSE) on root-relative 3D in metres, plus
-UGCN's motion loss when ``train.motion_loss.intervals`` is set. Single-frame windows go through the model's fast strided path
-automatically (the model picks it when the input length equals its receptive field).
+UGCN's motion loss when ``train.motion_loss.intervals`` is set. Single-frame windows go through the
+model's fast strided path automatically (the model picks it when the input length equals its receptive
+field).
 """
 from __future__ import annotations
 
@@ -137,10 +138,8 @@ def make_batcher(model: nn.Module, seqs: list[Sequence], keypoints_layout: Skele
 
 def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor | None,
                loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, prediction). ``loss_fn`` is the per-pose loss (:func:`make_loss_fn`, or a ``train.loss`` name);
-    a model with ``loss_terms`` adds its own terms around it (DG-Net's multi-level loss, Eq. 17)."""
-    if isinstance(loss_fn, str):
-        loss_fn = make_loss_fn({"loss": loss_fn})
+    """(loss, prediction). ``loss_fn`` is the per-pose loss (:func:`make_loss_fn`); a model with
+    ``loss_terms`` adds its own terms around it (DG-Net's multi-level loss, Eq. 17)."""
     kw = {} if context is None else {"context": context}
     if hasattr(model, "loss_terms"):
         return model.loss_terms(x, y, loss_fn, **kw)

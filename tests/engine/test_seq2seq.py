@@ -11,7 +11,7 @@ from bench.config import resolve
 from bench.data.dataset import Sequence
 from bench.engine.evaluate import predict_seq2seq, predict_sequence, window_starts
 from bench.engine.run import run_experiment
-from bench.engine.train import make_batcher, model_loss, training_loss
+from bench.engine.train import make_batcher, make_loss_fn, model_loss, training_loss
 from bench.engine.windows import WindowBatcher, flip_context, sequence_context
 from bench.errors import ConfigError
 from bench.registry import create_model
@@ -133,7 +133,7 @@ def test_make_batcher_and_model_loss_for_dgnet():
     assert b.num_windows == 2 * 12 and b.in_len == 4 and b.out_frames == 4 and b.contexts is None
     x, y = next(b.batches(np.random.RandomState(0)))
     model.eval()
-    loss, pred = model_loss(model, x, y, None, "mpjpe")
+    loss, pred = model_loss(model, x, y, None, make_loss_fn({"loss": "mpjpe"}))
     ref, ref_pred = model.loss_terms(x, y, lambda p, t: training_loss(p, t, "mpjpe"))
     assert torch.allclose(loss, ref) and torch.allclose(pred, ref_pred)
     balanced = create_model("dgnet", channels=8, blocks=1, balanced_coordinates=True)

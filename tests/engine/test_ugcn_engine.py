@@ -182,3 +182,13 @@ def test_run_rejects_a_motion_interval_longer_than_the_window(tiny_data, tmp_pat
     with pytest.raises(ConfigError, match="interval 32"):
         run_experiment(ugcn_cfg(tiny_data, **{"train.motion_loss.intervals": [32]}), runs_dir=tmp_path)
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_plan_rejects_a_motion_interval_longer_than_the_window(tmp_path):
+    from bench.protocols import load_protocol
+    from bench.runner import plan
+
+    with pytest.raises(ConfigError, match=r"ugcn/h36m.yaml: cell .*interval 96 needs more than 96 output frames"):
+        plan(load_protocol("ugcn.h36m"), "smoke", overrides={"train.motion_loss.intervals": [96]},
+             runs_dir=tmp_path)
+    assert not list(tmp_path.rglob("*"))
