@@ -101,7 +101,8 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "data.exclude_s11_directions": (True, _bool, "h36m only: drop the corrupted S11 Directions video"),
     "train.epochs": (60, _int_min(1), "training epochs (budgets are epochs, never wall-clock)"),
     "train.batch_size": (1024, _int_min(1), "training windows per batch"),
-    "train.optimizer": ("adam", _choice("adam", "adamw", "sgd"), "optimiser"),
+    "train.optimizer": ("adam", _choice("adam", "adamw", "sgd", "ranger"),
+                        "optimiser (ranger = RAdam + Lookahead, the attention TCN's; bench/engine/optim.py)"),
     "train.amsgrad": (True, _bool, "AMSGrad variant of Adam (VideoPose3D)"),
     "train.lr": (1e-3, _num_min(0, strict=True), "initial learning rate"),
     "train.lr_decay": (0.95, _fraction, "learning rate multiplied by this after every epoch"),
@@ -113,9 +114,11 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "train.window_stride": (1, _int_min(1), "use every k-th training window (a recorded shrink)"),
     "train.grad_clip": (0.0, _num_min(0), "clip gradient norm (0 = off)"),
     "train.loss": ("mpjpe", _choice("mpjpe", "mse"), "training loss on root-relative 3D"),
-    "train.lr_schedule": ("exponential", _choice("exponential", "step"),
+    "train.lr_schedule": ("exponential", _choice("exponential", "step", "cosine"),
                           "exponential: lr x lr_decay after every epoch; step: lr x lr_gamma after each epoch "
-                          "in lr_milestones (UGCN: 80, 90, 100)"),
+                          "in lr_milestones (UGCN: 80, 90, 100); cosine: annealed from lr to lr_min over the "
+                          "epochs (attention TCN)"),
+    "train.lr_min": (1e-5, _num_min(0), "final learning rate of the cosine schedule"),
     "train.lr_milestones": ([], _increasing_int_list, "epochs after which a step schedule multiplies lr by lr_gamma"),
     "train.lr_gamma": (0.1, _fraction, "factor of the step schedule"),
     "train.weight_decay_scope": ("all", _choice("all", "conv"),
@@ -165,7 +168,7 @@ SECTIONS = ("model", "data", "train", "eval")
 # their ids) and filled in when an old record is read (complete()).
 ADDED_LATER = ("train.lr_schedule", "train.lr_milestones", "train.lr_gamma", "train.weight_decay_scope",
                "train.motion_loss.intervals", "train.motion_loss.operator", "train.motion_loss.weight",
-               "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge")
+               "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge", "train.lr_min")
 
 
 def defaults() -> dict:

@@ -1,7 +1,8 @@
 """The training loop (VideoPose3D recipe, model-specs.md section 3.1).
 
-Adam (optionally AMSGrad) with the learning rate multiplied by ``lr_decay`` after every epoch (or by
-``lr_gamma`` at ``lr_milestones``, UGCN's step schedule); BatchNorm momentum decayed exponentially from
+Adam (optionally AMSGrad; or Ranger, the attention TCN's) with the learning rate multiplied by ``lr_decay``
+after every epoch (or by ``lr_gamma`` at ``lr_milestones``, UGCN's step schedule, or cosine-annealed to
+``lr_min``, the attention TCN's); BatchNorm momentum decayed exponentially from
 ``bn_momentum_start`` to ``bn_momentum_end``; loss = MPJPE (or MSE) on root-relative 3D in metres, plus
 UGCN's motion loss when ``train.motion_loss.intervals`` is set. Single-frame windows go through the
 model's fast strided path automatically (the model picks it when the input length equals its receptive
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from bench.data.dataset import Sequence
+from bench.engine.optim import ranger
 from bench.engine.windows import WindowBatcher
 from bench.errors import ConfigError
 from bench.losses import motion_loss
@@ -52,14 +54,27 @@ def make_optimizer(model: nn.Module, train_cfg: dict) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups, lr=lr, amsgrad=train_cfg["amsgrad"])
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, amsgrad=train_cfg["amsgrad"])
+    if name == "ranger":
+        return ranger(groups, lr=lr)
     return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+
+
+def cosine_lr(epoch: int, train_cfg: dict) -> float:
+    """Learning rate at the start of (0-based) ``epoch`` of a cosine annealing from ``lr`` to ``lr_min``
+    over ``epochs`` (attention TCN: 1e-3 -> 1e-5 over 80 epochs)."""
+    lr0, lr_min, epochs = train_cfg["lr"], train_cfg.get("lr_min", 1e-5), train_cfg["epochs"]
+    return lr_min + (lr0 - lr_min) * (1 + math.cos(math.pi * min(epoch, epochs) / epochs)) / 2
 
 
 def lr_factor_after(epoch: int, train_cfg: dict) -> float:
     """Factor applied to the learning rate after (1-based) ``epoch``: ``lr_decay`` every epoch
-    (exponential, VideoPose3D) or ``lr_gamma`` after each epoch in ``lr_milestones`` (step, UGCN)."""
-    if train_cfg.get("lr_schedule", "exponential") == "step":
+    (exponential, VideoPose3D), ``lr_gamma`` after each epoch in ``lr_milestones`` (step, UGCN), or the
+    ratio of consecutive cosine-annealing values (cosine, attention TCN)."""
+    schedule = train_cfg.get("lr_schedule", "exponential")
+    if schedule == "step":
         return train_cfg["lr_gamma"] if epoch in train_cfg["lr_milestones"] else 1.0
+    if schedule == "cosine":
+        return cosine_lr(epoch, train_cfg) / cosine_lr(epoch - 1, train_cfg)
     return train_cfg["lr_decay"]
 
 
