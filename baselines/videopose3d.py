@@ -47,54 +47,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
+from bench.models.widths import resolve_filter_widths as _resolve_widths
 from bench.registry import register_model
 
-PRESET_WIDTHS = {27: (3, 3, 3), 81: (3, 3, 3, 3), 243: (3, 3, 3, 3, 3)}
 VARIANTS = ("auto", "dilated", "strided")
-_POWERS_OF_3 = tuple(3 ** k for k in range(1, 8))  # 3 .. 2187
 
 
 def resolve_filter_widths(receptive_field: int | None,
                           filter_widths: Sequence[int] | str | None) -> tuple[int, ...]:
-    """Return the filter widths for a receptive field and/or explicit widths, or raise ConfigError.
-
-    ``filter_widths`` may be a sequence of ints or a comma-separated string (``"3,3,7"``, handy on a
-    command line). Without it, the receptive field must be a power of 3 (all widths 3; the paper's
-    presets are 27, 81 and 243). With both, their product must equal the receptive field.
-    """
-    if filter_widths is not None:
-        if isinstance(filter_widths, str):
-            try:
-                widths = tuple(int(w) for w in filter_widths.replace(" ", "").split(",") if w)
-            except ValueError:
-                raise ConfigError(f"videopose3d: filter_widths={filter_widths!r} is not a comma-separated "
-                                  f"list of integers, e.g. '3,3,7'") from None
-        else:
-            try:
-                widths = tuple(int(w) for w in filter_widths)
-            except (TypeError, ValueError):
-                raise ConfigError(f"videopose3d: filter_widths={filter_widths!r} must be a list of odd "
-                                  f"integers such as (3, 3, 3)") from None
-        if not widths or any(w < 1 or w % 2 == 0 for w in widths):
-            raise ConfigError(f"videopose3d: filter_widths={filter_widths!r} must be a non-empty list of odd "
-                              f"positive integers (valid convolutions need odd widths), e.g. (3, 3, 7)")
-        product = math.prod(widths)
-        if receptive_field is not None and int(receptive_field) != product:
-            raise ConfigError(f"videopose3d: filter_widths={widths} give a receptive field of {product} frames "
-                              f"but receptive_field={receptive_field}; pass receptive_field={product} together "
-                              f"with these filter_widths")
-        return widths
-    if receptive_field is None:
-        raise ConfigError("videopose3d: give receptive_field (27, 81, 243, ...) or filter_widths")
-    rf = int(receptive_field)
-    if rf in PRESET_WIDTHS:
-        return PRESET_WIDTHS[rf]
-    if rf in _POWERS_OF_3:
-        return (3,) * round(math.log(rf, 3))
-    raise ConfigError(f"videopose3d: receptive_field={receptive_field} is not a power of 3; valid without "
-                      f"filter_widths: {', '.join(map(str, _POWERS_OF_3))} (paper presets 27, 81, 243); for "
-                      f"other sizes pass filter_widths whose product is the receptive field, e.g. "
-                      f"receptive_field=63 with filter_widths=(3,3,7)")
+    """VideoPose3D's filter widths (bench.models.widths): any power of 3 from 3, or explicit odd widths."""
+    return _resolve_widths("videopose3d", receptive_field, filter_widths, presets="27, 81, 243")
 
 
 class VideoPose3D(nn.Module):

@@ -119,14 +119,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
+from bench.models.widths import resolve_filter_widths as _resolve_widths
 from bench.registry import register_model
 
-PRESET_WIDTHS = {27: (3, 3, 3), 81: (3, 3, 3, 3), 243: (3, 3, 3, 3, 3)}
 TEMPORAL_ATTENTION = ("cascade", "direct")
 SIMILARITY = ("cosine", "ncc")
 UNIT_CONV = ("separable", "grouped")
 INPUT_UNIT = ("separable", "dense")
-_POWERS_OF_3 = tuple(3 ** k for k in range(2, 8))  # 9 .. 2187 (at least two layers of width 3)
 
 
 def _bn(channels: int) -> nn.BatchNorm1d:
@@ -420,53 +419,11 @@ class AttentionTCN(nn.Module):
         return self.shrink(main).reshape(nw, -1)
 
 
-def _as_int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def resolve_filter_widths(receptive_field: int | None, filter_widths: Sequence[int] | str | None) -> tuple[int, ...]:
-    """Filter widths from a receptive field and/or explicit widths, or ConfigError naming the option.
-
-    ``filter_widths``: a sequence of odd ints >= 3 (at least two) or a comma-separated string ("3,5,5").
-    Without it, ``receptive_field`` must be a power of 3 from 9 (27 / 81 / 243 are the paper's prototypes).
-    With both, their product must equal the receptive field.
-    """
-    if filter_widths is not None:
-        if isinstance(filter_widths, str):
-            try:
-                widths = tuple(int(w) for w in filter_widths.replace(" ", "").split(",") if w)
-            except ValueError:
-                raise ConfigError(f"attention_tcn: filter_widths={filter_widths!r} is not a comma-separated "
-                                  f"list of integers, e.g. '3,5,5'") from None
-        else:
-            try:
-                widths = tuple(int(w) for w in filter_widths)
-            except (TypeError, ValueError):
-                raise ConfigError(f"attention_tcn: filter_widths={filter_widths!r} must be a list of odd "
-                                  f"integers such as (3, 3, 3)") from None
-        if len(widths) < 2 or any(w < 3 or w % 2 == 0 for w in widths):
-            raise ConfigError(f"attention_tcn: filter_widths={filter_widths!r} must list at least two odd "
-                              f"integers >= 3 (the input unit and one kernel-attention layer), e.g. (3, 5, 5)")
-        product = math.prod(widths)
-        if receptive_field is not None and _as_int(receptive_field) != product:
-            raise ConfigError(f"attention_tcn: filter_widths={widths} give a receptive field of {product} "
-                              f"frames but receptive_field={receptive_field}; pass receptive_field={product} "
-                              f"together with these filter_widths")
-        return widths
-    if receptive_field is None:
-        raise ConfigError("attention_tcn: give receptive_field (27, 81, 243, ...) or filter_widths")
-    rf = _as_int(receptive_field)
-    if rf in PRESET_WIDTHS:
-        return PRESET_WIDTHS[rf]
-    if rf in _POWERS_OF_3:
-        return (3,) * round(math.log(rf, 3))
-    raise ConfigError(f"attention_tcn: receptive_field={receptive_field} is not a power of 3; valid without "
-                      f"filter_widths: {', '.join(map(str, _POWERS_OF_3))} (paper prototypes 27, 81, 243); for "
-                      f"other sizes pass filter_widths whose product is the receptive field, e.g. "
-                      f"receptive_field=75 with filter_widths=(3,5,5)")
+    """The attention TCN's filter widths (bench.models.widths): at least two odd widths >= 3 (the input unit
+    and one kernel-attention layer), e.g. Table 3's (3, 5, 5) = 75; a power of 3 from 9 alone."""
+    return _resolve_widths("attention_tcn", receptive_field, filter_widths, presets="27, 81, 243",
+                           min_layers=2, min_width=3)
 
 
 def _choice(option: str, value, choices: tuple[str, ...]) -> str:

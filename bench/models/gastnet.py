@@ -39,47 +39,18 @@ from torch import nn
 
 from bench.errors import ConfigError
 from bench.models.graph_attention import LOCAL_KERNELS, GraphAttentionBlock, batch_norm, bn_relu, pointwise
+from bench.models.widths import resolve_filter_widths as _resolve_widths
 from bench.registry import register_model
 from bench.skeleton import Skeleton, graph_skeleton
 
-PRESET_WIDTHS = {9: (3, 3), 27: (3, 3, 3), 81: (3, 3, 3, 3), 243: (3, 3, 3, 3, 3)}
 VARIANTS = ("auto", "dilated", "strided")
-_POWERS_OF_3 = tuple(3 ** k for k in range(1, 8))  # 3 .. 2187
 
 
 def resolve_filter_widths(receptive_field: int | None,
                           filter_widths: Sequence[int] | str | None) -> tuple[int, ...]:
-    """Filter widths for a receptive field and/or explicit widths (a sequence or ``"3,3,3"``); ConfigError
-    when they are not odd positive integers, do not multiply to the receptive field, or the receptive field
-    alone is not a power of 3 (the paper's presets: 9, 27, 81, 243)."""
-    if filter_widths is not None:
-        try:
-            if isinstance(filter_widths, str):
-                widths = tuple(int(w) for w in filter_widths.replace(" ", "").split(",") if w)
-            else:
-                widths = tuple(int(w) for w in filter_widths)
-        except (TypeError, ValueError):
-            raise ConfigError(f"gastnet: filter_widths={filter_widths!r} must be a list of odd integers such "
-                              f"as (3, 3, 3) or the string '3,3,3'") from None
-        if not widths or any(w < 1 or w % 2 == 0 for w in widths):
-            raise ConfigError(f"gastnet: filter_widths={filter_widths!r} must be a non-empty list of odd "
-                              f"positive integers (valid convolutions need odd widths), e.g. (3, 3, 3)")
-        product = math.prod(widths)
-        if receptive_field is not None and int(receptive_field) != product:
-            raise ConfigError(f"gastnet: filter_widths={widths} give a receptive field of {product} frames but "
-                              f"receptive_field={receptive_field}; pass receptive_field={product} with these "
-                              f"filter_widths")
-        return widths
-    if receptive_field is None:
-        raise ConfigError("gastnet: give receptive_field (9, 27, 81, 243) or filter_widths")
-    rf = int(receptive_field)
-    if rf in PRESET_WIDTHS:
-        return PRESET_WIDTHS[rf]
-    if rf in _POWERS_OF_3:
-        return (3,) * round(math.log(rf, 3))
-    raise ConfigError(f"gastnet: receptive_field={receptive_field} is not a power of 3; valid without "
-                      f"filter_widths: {', '.join(map(str, _POWERS_OF_3))} (paper presets 9, 27, 81, 243); for "
-                      f"other sizes pass filter_widths whose product is the receptive field")
+    """GAST-Net's filter widths (bench.models.widths): any power of 3 from 3 (paper presets 9, 27, 81, 243),
+    or explicit odd widths whose product is the receptive field."""
+    return _resolve_widths("gastnet", receptive_field, filter_widths, presets="9, 27, 81, 243")
 
 
 def preset_channels(num_widths: int) -> int:
