@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
-from bench.models.widths import resolve_filter_widths as _resolve_widths
+from bench.models.tcn_common import resolve_filter_widths as _resolve_widths, set_bn_momentum
 from bench.registry import register_model
 
 VARIANTS = ("auto", "dilated", "strided")
@@ -55,7 +55,7 @@ VARIANTS = ("auto", "dilated", "strided")
 
 def resolve_filter_widths(receptive_field: int | None,
                           filter_widths: Sequence[int] | str | None) -> tuple[int, ...]:
-    """VideoPose3D's filter widths (bench.models.widths): any power of 3 from 3, or explicit odd widths."""
+    """VideoPose3D's filter widths (bench.models.tcn_common): any power of 3 from 3, or explicit odd widths."""
     return _resolve_widths("videopose3d", receptive_field, filter_widths, presets="27, 81, 243")
 
 
@@ -130,9 +130,7 @@ class VideoPose3D(nn.Module):
 
     def set_bn_momentum(self, momentum: float) -> None:
         """Set the momentum of every BatchNorm layer."""
-        for m in self.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = momentum
+        set_bn_momentum(self, momentum)
 
     def forward_path(self, num_frames: int) -> str:
         """Name of the path ``forward`` takes for ``num_frames`` input frames (``'strided'``/``'dilated'``)."""

@@ -20,6 +20,7 @@ from torch import nn
 
 from bench.data.dataset import Sequence
 from bench.engine.optim import ranger
+from bench.models.tcn_common import set_bn_momentum as _set_all_bn_momentum
 from bench.engine.windows import WindowBatcher
 from bench.errors import ConfigError
 from bench.losses import motion_loss
@@ -84,12 +85,11 @@ def bn_momentum(epoch: int, epochs: int, start: float, end: float) -> float:
 
 
 def set_bn_momentum(model: nn.Module, momentum: float) -> None:
+    """The model's own ``set_bn_momentum`` when it has one, else every BatchNorm layer."""
     if hasattr(model, "set_bn_momentum"):
         model.set_bn_momentum(momentum)
-        return
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.momentum = momentum
+    else:
+        _set_all_bn_momentum(model, momentum)
 
 
 def training_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:

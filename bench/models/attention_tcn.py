@@ -119,7 +119,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
-from bench.models.widths import resolve_filter_widths as _resolve_widths
+from bench.models.tcn_common import resolve_filter_widths as _resolve_widths, set_bn_momentum
 from bench.registry import register_model
 
 TEMPORAL_ATTENTION = ("cascade", "direct")
@@ -351,9 +351,7 @@ class AttentionTCN(nn.Module):
 
     def set_bn_momentum(self, momentum: float) -> None:
         """Set the momentum of every BatchNorm layer (the official recipe decays all of them together)."""
-        for m in self.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = momentum
+        set_bn_momentum(self, momentum)
 
     def forward_path(self, num_frames: int) -> str:
         """``'strided'`` for one receptive-field window, ``'windows'`` when longer inputs are unfolded."""
@@ -420,7 +418,7 @@ class AttentionTCN(nn.Module):
 
 
 def resolve_filter_widths(receptive_field: int | None, filter_widths: Sequence[int] | str | None) -> tuple[int, ...]:
-    """The attention TCN's filter widths (bench.models.widths): at least two odd widths >= 3 (the input unit
+    """The attention TCN's filter widths (bench.models.tcn_common): at least two odd widths >= 3 (the input unit
     and one kernel-attention layer), e.g. Table 3's (3, 5, 5) = 75; a power of 3 from 9 alone."""
     return _resolve_widths("attention_tcn", receptive_field, filter_widths, presets="27, 81, 243",
                            min_layers=2, min_width=3)

@@ -39,7 +39,7 @@ from torch import nn
 
 from bench.errors import ConfigError
 from bench.models.graph_attention import LOCAL_KERNELS, GraphAttentionBlock, batch_norm, bn_relu, pointwise
-from bench.models.widths import resolve_filter_widths as _resolve_widths
+from bench.models.tcn_common import resolve_filter_widths as _resolve_widths, set_bn_momentum
 from bench.registry import register_model
 from bench.skeleton import Skeleton, graph_skeleton
 
@@ -48,7 +48,7 @@ VARIANTS = ("auto", "dilated", "strided")
 
 def resolve_filter_widths(receptive_field: int | None,
                           filter_widths: Sequence[int] | str | None) -> tuple[int, ...]:
-    """GAST-Net's filter widths (bench.models.widths): any power of 3 from 3 (paper presets 9, 27, 81, 243),
+    """GAST-Net's filter widths (bench.models.tcn_common): any power of 3 from 3 (paper presets 9, 27, 81, 243),
     or explicit odd widths whose product is the receptive field."""
     return _resolve_widths("gastnet", receptive_field, filter_widths, presets="9, 27, 81, 243")
 
@@ -131,9 +131,7 @@ class GASTNet(nn.Module):
 
     def set_bn_momentum(self, momentum: float) -> None:
         """Set the momentum of every BatchNorm layer."""
-        for m in self.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = momentum
+        set_bn_momentum(self, momentum)
 
     def forward_path(self, num_frames: int) -> str:
         """Name of the path ``forward`` takes for ``num_frames`` input frames (``'strided'``/``'dilated'``)."""

@@ -1,4 +1,5 @@
-"""Temporal filter widths of the dilated / strided TCN family (VideoPose3D, GAST-Net, attention TCN).
+"""Shared pieces of the dilated / strided TCN family (VideoPose3D, GAST-Net, attention TCN): temporal filter
+widths and the BatchNorm momentum setter of the module contract.
 
 A model's receptive field is the product of its per-layer kernel widths. A receptive field alone must
 be a power of 3 (all widths 3, as every paper's presets are); other sizes need explicit widths whose
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import math
 from typing import Sequence
+
+from torch import nn
 
 from bench.errors import ConfigError
 
@@ -57,3 +60,10 @@ def resolve_filter_widths(model: str, receptive_field: int | None, filter_widths
                       f"filter_widths: {', '.join(map(str, powers))} (paper presets {presets}); for other "
                       f"sizes pass filter_widths whose product is the receptive field, e.g. "
                       f"receptive_field=63 with filter_widths=(3,3,7)")
+
+
+def set_bn_momentum(module: nn.Module, momentum: float) -> None:
+    """Set the momentum of every BatchNorm layer of ``module`` (VideoPose3D's recipe decays it 0.1 -> 0.001)."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = momentum
