@@ -160,15 +160,23 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "eval.latency": (False, _bool, "time the test forward passes and store ms per test frame "
                                    "(record metric ms_per_frame; same process, same device)"),
     "seed": (0, _int_min(0), "random seed (torch, numpy, batch order)"),
+    "run.kind": ("train", _choice("train", "profile"),
+                 "train: train and evaluate (every table but latency); profile: no training, time the "
+                 "model's forward passes with bench.profiling (models.latency)"),
+    "profile.device": ("auto", _str, "profile runs: cpu, cuda, cuda:N, or auto (cuda when available)"),
+    "profile.batch_size": (64, _int_min(1), "profile runs: windows per forward pass of the throughput timing"),
+    "profile.warmup": (3, _int_min(0), "profile runs: untimed forward passes before each timing"),
+    "profile.repeats": (10, _int_min(1), "profile runs: timed forward passes (median reported)"),
 }
-SECTIONS = ("model", "data", "train", "eval")
+SECTIONS = ("model", "data", "train", "eval", "run", "profile")
 
 # Keys added after run records were first written. At their default they reproduce the behaviour from
 # before they existed, so they are left out of the experiment hash when at the default (old records keep
 # their ids) and filled in when an old record is read (complete()).
 ADDED_LATER = ("train.lr_schedule", "train.lr_milestones", "train.lr_gamma", "train.weight_decay_scope",
                "train.motion_loss.intervals", "train.motion_loss.operator", "train.motion_loss.weight",
-               "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge", "train.lr_min")
+               "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge", "train.lr_min",
+               "run.kind", "profile.device", "profile.batch_size", "profile.warmup", "profile.repeats")
 
 
 def defaults() -> dict:
@@ -287,8 +295,13 @@ def hash_view(cfg: dict) -> dict:
             for part in parts[:-1]:
                 node = node[part]
             del node[parts[-1]]
-            if not node and len(parts) > 2:  # drop a section that became empty (train.motion_loss)
-                del get_dotted(out, ".".join(parts[:-2]))[parts[-2]]
+            # Drop sections that became empty (train.motion_loss, run, profile), up to the top.
+            for depth in range(len(parts) - 1, 0, -1):
+                section = get_dotted(out, ".".join(parts[:depth]))
+                if section:
+                    break
+                parent = out if depth == 1 else get_dotted(out, ".".join(parts[:depth - 1]))
+                del parent[parts[depth - 1]]
     return out
 
 

@@ -170,6 +170,9 @@ def run_sweep(name: str, scale: str = "quick", seeds: int | None = None, overrid
     log(f"[{name}] {scale}: {len(all_jobs)} runs ({res.skipped} already done{shared}, {len(todo)} to run)")
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    if jobs > 1 and any(j.cfg["run"]["kind"] == "profile" for j in todo):
+        log(f"[{name}] profile runs are timed one at a time: --jobs {jobs} ignored")
+        jobs = 1
     cores = os.cpu_count() or 1
     threads = max(1, cores // jobs)
     if jobs == 1:
@@ -208,16 +211,22 @@ def run_sweep(name: str, scale: str = "quick", seeds: int | None = None, overrid
 def write_outputs(protocol: Protocol, records: list[dict], scale: str, tables_dir: Path,
                   plots_dir: Path | None, formats=("md",)):
     """Table(s) and plots of one protocol from its records; returns (table, paths written)."""
-    from bench.report.reported import get_reported_table
+    from bench.report.reported import reported_for
     from bench.report.tables import build_table, write_table_files
 
-    reported = get_reported_table(protocol.paper, protocol.table) if protocol.reported_ref else None
+    reported = reported_for(protocol)
     table = build_table(protocol, records, reported, scale)
     outputs = list(write_table_files(table, Path(tables_dir), formats))
     if plots_dir is not None and records:
-        from bench.report.plots import plot_curves, plot_protocol
-        outputs.append(plot_protocol(table, Path(plots_dir) / f"{protocol.name}.png"))
-        outputs.append(plot_curves(records, Path(plots_dir) / f"{protocol.name}.curves.png"))
+        from bench.report.plots import plot_curves, plot_protocol, plot_scatter
+        plot_opts = protocol.layout.get("plot") or {}
+        if plot_opts.get("scatter"):  # layout.plot.scatter: [x metric, y metric] (models.size_vs_error)
+            x, y = plot_opts["scatter"]
+            outputs.append(plot_scatter(table, reported, Path(plots_dir) / f"{protocol.name}.png", x, y))
+        else:
+            outputs.append(plot_protocol(table, Path(plots_dir) / f"{protocol.name}.png"))
+        if any(r.get("curve") for r in records):  # profile runs (models.latency) have no training curve
+            outputs.append(plot_curves(records, Path(plots_dir) / f"{protocol.name}.curves.png"))
         heatmap = (protocol.layout.get("plot") or {}).get("heatmap")
         if heatmap:  # layout.plot.heatmap: the dotted key of the training action (cross-action protocols)
             from bench.report.plots import plot_cross_action

@@ -94,6 +94,10 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
     """Train and evaluate one resolved experiment; write and return its run record."""
     variants = variants or [{}]
     run_id = experiment_id(cfg, variants)
+    if cfg.get("run", {}).get("kind") == "profile":
+        from bench.engine.profile_run import profile_experiment
+        return profile_experiment(cfg, run_id=run_id, protocol=protocol, scale=scale, cell=cell,
+                                  shrinks=shrinks, runs_dir=runs_dir)
     t0 = time.time()
     seed_everything(cfg["seed"])
     ds = get_dataset(cfg["data"])

@@ -23,7 +23,7 @@ SCHEMA = 1
 
 #: Metrics a reported cell may hold (the run record's metric names plus the record-level ones).
 METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc", "params", "flops_per_frame",
-           "ms_per_frame")
+           "ms_per_frame", "throughput_fps")
 #: Config sections a cell key may address.
 KEY_SECTIONS = ("model", "data", "train", "eval", "seed")
 #: Cell keys that are not config paths: ``action`` is the test action group (a string, e.g.
@@ -108,10 +108,27 @@ def get_reported_table(paper: str, table: str, root: str | Path = REPORTED_DIR) 
 
 
 def reported_for(protocol, root: str | Path = REPORTED_DIR) -> ReportedTable | None:
-    """The reported table a protocol names with ``paper``/``table``; None if it names none."""
+    """The reported table a protocol names with ``paper``/``table``; None if it names none. With
+    ``also_reported``, the cells of those tables follow the first table's, each label prefixed with its
+    table's reference, and their notes are appended (see :func:`merge_reported`)."""
     if not getattr(protocol, "paper", None) or not getattr(protocol, "table", None):
         return None
-    return get_reported_table(protocol.paper, protocol.table, root)
+    first = get_reported_table(protocol.paper, protocol.table, root)
+    others = [get_reported_table(*ref.split("."), root) for ref in getattr(protocol, "also_reported", [])]
+    return merge_reported(first, others) if others else first
+
+
+def merge_reported(first: ReportedTable, others: list[ReportedTable]) -> ReportedTable:
+    """One table holding the cells of several papers' tables (every cell keeps a ``source`` ref)."""
+    cells = [dict(c, source=first.ref) for c in first.cells]
+    for t in others:
+        cells += [dict(c, source=t.ref, label=f"{t.ref}: {c['label']}") for c in t.cells]
+    notes = " ".join([first.notes] + [f"[{t.ref}] {t.notes}" for t in others])
+    title = " + ".join([first.title] + [t.title for t in others])
+    name = first.name + "".join(f" + {t.ref}" for t in others)  # ref: "attention_tcn.table1 + dgnet.fig4"
+    return ReportedTable(paper=first.paper, name=name, title=title, protocol=dict(first.protocol),
+                         cells=cells, notes=notes, section=first.section, location=first.location,
+                         citation=first.citation, source=first.source, path=first.path)
 
 
 def validate_all(root: str | Path = REPORTED_DIR) -> dict[str, dict]:

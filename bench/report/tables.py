@@ -38,6 +38,7 @@ METRIC_NAMES = {
     "params": "Params",
     "flops_per_frame": "FLOPs/frame",
     "ms_per_frame": "Time (ms/frame)",
+    "throughput_fps": "Throughput (frames/s)",
 }
 #: Metrics stored at the top level of a run record, valid for every evaluation variant.
 RECORD_LEVEL = ("params", "flops_per_frame")
@@ -193,8 +194,10 @@ def fmt_metric(metric: str, v: float | None, signed: bool = False) -> str:
     sign = "+" if signed and v >= 0 else ""
     if metric == "params":
         return f"{sign}{v / 1e6:.2f}M"
-    if metric == "flops_per_frame":
+    if metric in ("flops_per_frame", "throughput_fps"):
         return f"{sign}{_si(v)}"
+    if metric == "ms_per_frame":  # spans 0.01 ms (an MLP on a GPU) to seconds: three significant digits
+        return f"{sign}{v:.3g}"
     return f"{sign}{v:.1f}"
 
 

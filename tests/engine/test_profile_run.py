@@ -1,0 +1,48 @@
+"""Profile runs (run.kind: profile): no training, timing metrics and model facts in an ordinary run record."""
+import json
+
+import pytest
+
+from bench.config import config_hash, hash_view, resolve
+from bench.engine.profile_run import profile_device
+from bench.engine.run import run_experiment
+from bench.errors import ConfigError
+from bench.flops import count_parameters
+from bench.records import load_records
+from bench.registry import create_model
+
+TINY = {"model.name": "videopose3d", "model.options.receptive_field": 9, "model.options.channels": 16,
+        "run.kind": "profile", "profile.batch_size": 3, "profile.warmup": 0, "profile.repeats": 2}
+
+
+def test_profile_record_has_timings_and_exact_model_facts(tmp_path):
+    cfg = resolve(TINY)
+    rec = run_experiment(cfg, protocol="toy.latency", scale="smoke", runs_dir=tmp_path)
+    m = rec["metrics"][""]
+    assert m["ms_per_frame"] > 0 and m["throughput_fps"] > 0
+    # batch-1 latency of a conv model with one output frame per window is the per-frame latency
+    assert m["ms_per_frame"] == pytest.approx(m["latency_ms"])
+    assert m["throughput_fps"] == pytest.approx(3 * 1000 / m["batch_ms"])
+    assert rec["params"] == count_parameters(create_model("videopose3d", receptive_field=9, channels=16))
+    assert rec["flops_per_frame"] > 0 and rec["curve"] == [] and rec["epochs"] == 0
+    assert rec["profile"]["device"] == "cpu" and rec["profile"]["repeats"] == 2
+    (stored,) = load_records(tmp_path, "toy.latency", "smoke")
+    assert stored["id"] == rec["id"] and json.dumps(stored)
+
+
+def test_profile_keys_at_default_leave_the_experiment_hash_unchanged():
+    plain = resolve({"model.name": "martinez"})
+    view = hash_view(plain)
+    assert "run" not in view and "profile" not in view  # records written before these keys keep their ids
+    prof = resolve({"model.name": "martinez", "run.kind": "profile"})
+    assert config_hash(hash_view(prof)) != config_hash(view)
+    assert hash_view(resolve({"model.name": "martinez", "profile.repeats": 5}))["profile"] == {"repeats": 5}
+
+
+def test_profile_options_are_validated():
+    with pytest.raises(ConfigError, match="run.kind must be one of train, profile"):
+        resolve({"run.kind": "bench"})
+    with pytest.raises(ConfigError, match="profile.repeats"):
+        resolve({"profile.repeats": 0})
+    assert profile_device("cpu") == "cpu"
+    assert profile_device("auto") in ("cpu", "cuda")
