@@ -1,2 +1,3 @@
 """Comparison models the seed papers measure against, registered in ``bench.registry``."""
-from baselines import martinez, videopose3d  # noqa: F401  (imported for their @register_model side effect)
+# Imported for their @register_model side effect.
+from baselines import edm, hossain, martinez, semgcn, videopose3d  # noqa: F401

@@ -139,14 +139,16 @@ def cmd_table(args) -> int:
             continue
         table, outs = write_outputs(protocol, records, args.scale, Path("results/tables"),
                                     None if args.no_plots else Path("results/plots"), tuple(args.format))
-        entries.append(table)
+        entries.append((table, protocol))
         for p in outs:
             _print(f"wrote {p}")
         if args.protocol != "all" and "md" in args.format:
             _print(Path("results/tables", f"{name}.md").read_text())
     if args.protocol == "all":
-        idx = write_index(Path("results/tables"), entries)
+        from bench.report.readme import write_results_readme
+        idx = write_index(Path("results/tables"), [t for t, _ in entries])
         _print(f"wrote {idx}")
+        _print(f"wrote {write_results_readme(Path('results'), entries, args.scale)}")
     return 0
 
 

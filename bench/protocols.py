@@ -5,6 +5,8 @@ Fields (every key is checked; a typo is an error naming the file and the key):
 
 ``title``, ``description``
 ``paper``, ``table``    the reported table it reproduces: results/reported/<paper>.yaml, key <table>
+``also_reported``       further reported tables (``<paper>.<table>``) whose cells join the first one's
+                        (models.size_vs_error: attention-TCN Table 1 and DG-Net Fig. 4 in one plot)
 ``base``                a partial experiment (see bench.config); omitted fields take defaults
 ``grid``                dotted key -> list of values; the Cartesian product gives the cells
 ``cells``               alternatively, an explicit list of override dicts (may be combined with grid)
@@ -31,7 +33,7 @@ from bench.errors import ConfigError
 
 PROTOCOLS_DIR = Path(__file__).resolve().parent.parent / "protocols"
 SCALES = ("smoke", "quick", "paper")
-_TOP_KEYS = {"title", "description", "paper", "table", "base", "grid", "cells", "extra_cells", "eval_variants",
+_TOP_KEYS = {"title", "description", "paper", "table", "also_reported", "base", "grid", "cells", "extra_cells", "eval_variants",
              "seeds", "layout", "scales", "footnotes"}
 _LAYOUT_KEYS = {"rows", "columns", "metrics", "labels", "plot"}
 _SCALE_META_KEYS = ("seeds", "grid")  # scale keys that are not config overrides
@@ -56,6 +58,7 @@ class Protocol:
     layout: dict = field(default_factory=dict)
     scales: dict[str, dict] = field(default_factory=dict)
     footnotes: list[str] = field(default_factory=list)
+    also_reported: list[str] = field(default_factory=list)
     path: str = ""
 
     def cell_overrides(self, scale: str | None = None) -> list[dict[str, Any]]:
@@ -160,6 +163,10 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
         raise ConfigError(f"{where}: seeds must be a positive integer, got {seeds!r}")
     layout = raw.get("layout") or {}
     _check_keys(layout, _LAYOUT_KEYS, f"{where}: layout")
+    scatter = (layout.get("plot") or {}).get("scatter") if isinstance(layout.get("plot"), dict) else None
+    if scatter is not None and not (isinstance(scatter, list) and len(scatter) == 2
+                                    and all(m in (layout.get("metrics") or []) for m in scatter)):
+        raise ConfigError(f"{where}: layout.plot.scatter must be [x metric, y metric], both in layout.metrics")
     scales = raw.get("scales") or {}
     _check_keys(scales, set(SCALES), f"{where}: scales")
     for s, ov in scales.items():
@@ -177,7 +184,12 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
                 raise ConfigError(f"{where}: scales.{s}.grid.{k} must be a non-empty subset of grid.{k}")
         scales[s] = ov
     footnotes = raw.get("footnotes") or []
-    return Protocol(name=name, title=str(raw["title"]), paper=raw.get("paper"), table=raw.get("table"),
+    also = raw.get("also_reported") or []
+    if not isinstance(also, list) or not all(isinstance(r, str) and r.count(".") == 1 for r in also):
+        raise ConfigError(f"{where}: also_reported must be a list of PAPER.TABLE names, got {also!r}")
+    if also and not (raw.get("paper") and raw.get("table")):
+        raise ConfigError(f"{where}: also_reported needs paper and table (the first reported table)")
+    return Protocol(also_reported=also, name=name, title=str(raw["title"]), paper=raw.get("paper"), table=raw.get("table"),
                     description=str(raw.get("description", "")).strip(), base=base, grid=grid,
                     cells=cells, extra_cells=extra, eval_variants=variants, seeds=seeds, layout=layout, scales=scales,
                     footnotes=[str(f) for f in footnotes], path=where)

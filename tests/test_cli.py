@@ -68,4 +68,4 @@ def test_protocol_typo_in_key_names_file_and_key():
 def test_list_runs(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "videopose3d" in out and "baselines.noise" in out and "standin" in out
+    assert "videopose3d" in out and "dgnet.noise" in out and "standin" in out

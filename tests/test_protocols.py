@@ -23,5 +23,8 @@ def test_protocol_runs_at_smoke_scale(name, tmp_path, monkeypatch):
                     plots_dir=tmp_path / "plots", tb_dir=None, log=lambda m: None, progress=False)
     assert res.ran == len(res.records) > 0
     table = (tmp_path / "tables" / f"{name}.md").read_text()
-    assert "Kendall" in table and "—" not in table.split("Kendall")[0]  # every planned cell filled
+    if load_protocol(name).reported_ref:
+        assert "Kendall" in table and "—" not in table.split("Kendall")[0]  # every planned cell filled
+    else:
+        assert "—" not in table.split("Notes:")[0]
     assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000

@@ -38,9 +38,10 @@ def test_plan_rejects_invalid_values_before_running(tmp_path):
 
 
 def test_noise_protocol_shrinks_each_model_with_its_own_option(tmp_path):
-    jobs = plan(load_protocol("baselines.noise"), "quick", runs_dir=tmp_path)
+    jobs = plan(load_protocol("attention_tcn.noise"), "quick", runs_dir=tmp_path)
     by_model = {j.cfg["model"]["name"]: j.cfg["model"]["options"] for j in jobs}
-    assert by_model["martinez"]["linear_size"] == 512 and by_model["videopose3d"]["channels"] == 64
+    assert by_model["martinez"]["linear_size"] == 256 and by_model["videopose3d"]["channels"] == 32
+    assert by_model["hossain"]["hidden_size"] == 256 and by_model["attention_tcn"]["channels"] == 32
 
 
 def _sweep_cmd(runs):

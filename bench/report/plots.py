@@ -9,7 +9,8 @@ on the right: only orderings and trends are comparable then, not absolute values
 ``layout.plot`` options: ``x`` (dotted row key on the x axis), ``metrics`` (subset of layout.metrics),
 ``logx`` (true / false; default: log when the x values are positive and span a factor >= 8),
 ``heatmap`` (dotted key of the training action: also write ``<protocol>.heatmap.png``, see
-``plot_cross_action``).
+``plot_cross_action``), ``scatter`` ([x metric, y metric]: ``<protocol>.png`` is ``plot_scatter``'s
+metric-against-metric plot instead, e.g. parameters against MPJPE).
 Files are written atomically (temporary name in the same folder, then ``os.replace``).
 """
 from __future__ import annotations
@@ -351,4 +352,60 @@ def plot_cross_action(records: list[dict], path: str | os.PathLike, train_key: s
     protos = sorted({str(r.get("protocol") or "adhoc") for r in records}) or ["no records"]
     fig.suptitle(f"Cross-action generalisation: {', '.join(protos)} — train on one action, test on all",
                  fontsize=10)
+    return _save_atomic(fig, path)
+
+
+def plot_scatter(table: Table, reported: Any, path: str | os.PathLike, x: str = "params",
+                 y: str = "mpjpe") -> Path:
+    """Metric ``x`` against metric ``y`` (DG-Net Fig. 4: parameters against MPJPE), one point per table
+    row and column group (mean over seeds, ± std as error bars), labelled with the row. The reported
+    points (every cell of ``reported`` that gives both metrics, whether or not a run matches it) are
+    drawn in a second panel with the same x scale, one marker per source table: the papers' numbers are
+    on Human3.6M and the runs usually on the stand-in, so the panels share x but not y. Returns the path."""
+    fig = Figure(figsize=(12.5, 5.6), layout="constrained")
+    ax_run, ax_rep = fig.subplots(1, 2, sharex=True)
+    xs_all: list[float] = []
+    for i, row in enumerate(table.rows):
+        for cols in table.column_groups:
+            cx, cy = table.cell(row, cols, x), table.cell(row, cols, y)
+            if cx.mean is None or cy.mean is None:
+                continue
+            px, py = _scale_value(x, cx.mean), _scale_value(y, cy.mean)
+            xs_all.append(px)
+            color = _COLORS[i % len(_COLORS)]
+            ax_run.errorbar([px], [py], yerr=[[cy.std or 0.0], [cy.std or 0.0]], fmt="o", color=color,
+                            capsize=3, markersize=7)
+            label = ", ".join(fmt_key_value(v) for v in (*row, *cols) if v not in (None, ""))
+            ax_run.annotate(label, (px, py), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax_run.set_title(f"reproduced ({', '.join(table.datasets) or 'no runs'}, scale {table.scale})", fontsize=9)
+    markers = ["s", "^", "D", "v"]
+    sources: list[str] = []
+    for c in (getattr(reported, "cells", None) or []):
+        vx, vy = c["values"].get(x), c["values"].get(y)
+        if not (_is_num(vx) and _is_num(vy)):
+            continue
+        src = c.get("source", getattr(reported, "ref", ""))
+        if src not in sources:
+            sources.append(src)
+        k = sources.index(src)
+        px, py = _scale_value(x, vx), _scale_value(y, vy)
+        xs_all.append(px)
+        ax_rep.plot([px], [py], markers[k % len(markers)], mfc="none", mec=_COLORS[k % len(_COLORS)],
+                    markersize=8, mew=1.5, label=src if src not in ax_rep.get_legend_handles_labels()[1] else None)
+        ax_rep.annotate(textwrap.shorten(c["label"].split(": ", 1)[-1], 34), (px, py), textcoords="offset points",
+                        xytext=(5, 4), fontsize=7)
+    dataset = getattr(reported, "protocol", {}).get("dataset", "") if reported is not None else ""
+    ax_rep.set_title(f"reported ({dataset or 'none'})", fontsize=9)
+    if sources:
+        ax_rep.legend(fontsize=8, loc="best")
+    for ax in (ax_run, ax_rep):
+        ax.set_xlabel(_axis_label(x))
+        ax.set_ylabel(f"{_axis_label(y)} (lower is better)")
+        ax.grid(True, alpha=0.3)
+    positive = [v for v in xs_all if v > 0]
+    if positive and max(positive) / min(positive) >= 8:
+        ax_run.set_xscale("log")
+    title = textwrap.fill(table.title, 150)
+    fig.suptitle(f"{title}\n{table.name} · {table.n_records} runs · the panels share x, not y: the papers "
+                 f"ran Human3.6M at full width", fontsize=10)
     return _save_atomic(fig, path)

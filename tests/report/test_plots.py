@@ -92,3 +92,20 @@ def test_plot_overwrites_atomically(tmp_path):
     path.write_bytes(b"old")
     plot_protocol(build_table(proto, recs, reported, "smoke"), path)
     png_size(path)
+
+
+def test_scatter_plots_reproduced_points_and_every_reported_point(tmp_path):
+    from bench.protocols import load_protocol
+    from bench.report.plots import plot_scatter
+    from bench.report.reported import reported_for
+
+    proto = Protocol(name="toy.size", title="Toy size against error", layout={
+        "rows": ["model.name"], "metrics": ["params", "mpjpe"], "plot": {"scatter": ["params", "mpjpe"]}})
+    recs = [record({"model.name": "martinez"}, 0, {"": {"mpjpe": 180.0}}, protocol="toy.size", params=4_296_755),
+            record({}, 0, {"": {"mpjpe": 150.0}}, protocol="toy.size", params=16_952_371)]
+    reported = reported_for(load_protocol("models.size_vs_error"))
+    table = build_table(proto, recs, None, "quick")
+    w, h = png_size(plot_scatter(table, reported, tmp_path / "toy.size.png"))
+    assert w > 1200 and h > 600
+    # Without reported numbers the right panel is empty but the file is still written.
+    assert png_size(plot_scatter(table, None, tmp_path / "bare.png"))[0] > 1200

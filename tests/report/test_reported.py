@@ -85,7 +85,7 @@ def test_match_cell_prefers_most_specific(tmp_path):
 def test_dgnet_tables():
     doc = load_reported("dgnet")
     assert set(doc["tables"]) == {"table1_2", "table3", "table4", "table5", "table6", "table7", "table8",
-                                  "table9_blocks", "table9_frames", "table10", "table11", "fig5"}
+                                  "table9_blocks", "table9_frames", "table10", "table11", "fig4", "fig5"}
     t = doc["tables"]["table1_2"]
     avg = {"model.name": "dgnet", "data.source": "det", "action": "Average"}
     assert [c["values"] for c in t.cells if c["key"] == avg] == [{"mpjpe": 45.3, "p_mpjpe": 35.4}]
@@ -211,3 +211,17 @@ def test_invalid_yaml(tmp_path):
     (tmp_path / "toy.yaml").write_text("tables: [unclosed\n")
     with pytest.raises(DataError, match="invalid YAML"):
         load_reported("toy", root=tmp_path)
+
+
+def test_also_reported_merges_cells_with_their_source():
+    from bench.protocols import load_protocol
+    from bench.report.reported import reported_for
+
+    merged = reported_for(load_protocol("models.size_vs_error"))
+    table1 = get_reported_table("attention_tcn", "table1")
+    fig4 = get_reported_table("dgnet", "fig4")
+    assert merged.ref == "attention_tcn.table1 + dgnet.fig4"
+    assert len(merged.cells) == len(table1.cells) + len(fig4.cells)
+    assert {c["source"] for c in merged.cells} == {"attention_tcn.table1", "dgnet.fig4"}
+    dg = [c for c in merged.cells if c["source"] == "dgnet.fig4" and c["key"] == {"model.name": "dgnet"}]
+    assert dg[0]["values"]["params"] == 2_695_427 and dg[0]["label"].startswith("dgnet.fig4: ")
