@@ -21,8 +21,11 @@ Choices the paper leaves open (model-specs.md 4.1), each a ``train.motion_loss.*
 * several operators (Table 5's "Subtraction + Cross product") -- encodings concatenated, so with the l1
   distance the loss is the sum of the single-operator losses.
 
-The derivative loss of Hossain & Little (ECCV 2018) that Table 5 compares against is the special case
-operator ``subtraction`` with the interval set {1}: :func:`derivative_loss`.
+The derivative loss of Hossain & Little (ECCV 2018) that Table 5 compares against is, in UGCN's reading
+("regularizes the joint offset between adjacent frames"), the special case operator ``subtraction`` with the
+interval set {1}: :func:`derivative_loss`. The authors' release penalises the predicted frame-to-frame
+displacement itself, weighted per joint, not its error against the ground truth; that form is the
+``hossain`` model's own smoothness term (``baselines/hossain.py``, option ``smoothness_weight``).
 """
 from __future__ import annotations
 

@@ -361,10 +361,18 @@ def plot_scatter(table: Table, reported: Any, path: str | os.PathLike, x: str = 
     row and column group (mean over seeds, ± std as error bars), labelled with the row. The reported
     points (every cell of ``reported`` that gives both metrics, whether or not a run matches it) are
     drawn in a second panel with the same x scale, one marker per source table: the papers' numbers are
-    on Human3.6M and the runs usually on the stand-in, so the panels share x but not y. Returns the path."""
-    fig = Figure(figsize=(12.5, 5.6), layout="constrained")
-    ax_run, ax_rep = fig.subplots(1, 2, sharex=True)
+    on Human3.6M and the runs usually on the stand-in, so the panels share x but not y. Without such
+    points the figure has one panel. Returns the path."""
+    rep_points = []
+    for c in (getattr(reported, "cells", None) or []):
+        vx, vy = c["values"].get(x), c["values"].get(y)
+        if _is_num(vx) and _is_num(vy):
+            rep_points.append((c.get("source", getattr(reported, "ref", "")), c["label"], vx, vy))
+    fig = Figure(figsize=(12.5 if rep_points else 8.0, 5.6), layout="constrained")
+    axes = fig.subplots(1, 2 if rep_points else 1, sharex=True, squeeze=False)[0]
+    ax_run = axes[0]
     xs_all: list[float] = []
+    names = [k for k in table.row_keys + table.column_keys]
     for i, row in enumerate(table.rows):
         for cols in table.column_groups:
             cx, cy = table.cell(row, cols, x), table.cell(row, cols, y)
@@ -375,37 +383,35 @@ def plot_scatter(table: Table, reported: Any, path: str | os.PathLike, x: str = 
             color = _COLORS[i % len(_COLORS)]
             ax_run.errorbar([px], [py], yerr=[[cy.std or 0.0], [cy.std or 0.0]], fmt="o", color=color,
                             capsize=3, markersize=7)
-            label = ", ".join(fmt_key_value(v) for v in (*row, *cols) if v not in (None, ""))
-            ax_run.annotate(label, (px, py), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    ax_run.set_title(f"reproduced ({', '.join(table.datasets) or 'no runs'}, scale {table.scale})", fontsize=9)
-    markers = ["s", "^", "D", "v"]
-    sources: list[str] = []
-    for c in (getattr(reported, "cells", None) or []):
-        vx, vy = c["values"].get(x), c["values"].get(y)
-        if not (_is_num(vx) and _is_num(vy)):
-            continue
-        src = c.get("source", getattr(reported, "ref", ""))
-        if src not in sources:
-            sources.append(src)
-        k = sources.index(src)
-        px, py = _scale_value(x, vx), _scale_value(y, vy)
-        xs_all.append(px)
-        ax_rep.plot([px], [py], markers[k % len(markers)], mfc="none", mec=_COLORS[k % len(_COLORS)],
-                    markersize=8, mew=1.5, label=src if src not in ax_rep.get_legend_handles_labels()[1] else None)
-        ax_rep.annotate(textwrap.shorten(c["label"].split(": ", 1)[-1], 34), (px, py), textcoords="offset points",
-                        xytext=(5, 4), fontsize=7)
-    dataset = getattr(reported, "protocol", {}).get("dataset", "") if reported is not None else ""
-    ax_rep.set_title(f"reported ({dataset or 'none'})", fontsize=9)
-    if sources:
+            parts = [fmt_key_value(v) if k == "model.name" else f"{table.label(k)}={fmt_key_value(v)}"
+                     for k, v in zip(names, (*row, *cols)) if v not in (None, "")]
+            ax_run.annotate(", ".join(parts), (px, py), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax_run.set_title(f"reproduced ({', '.join(table.datasets) or 'no runs'}, scale {table.scale})"
+                     if rep_points else f"reproduced (scale {table.scale})", fontsize=9)
+    if rep_points:
+        ax_rep = axes[1]
+        markers = ["s", "^", "D", "v"]
+        sources = list(dict.fromkeys(p[0] for p in rep_points))
+        for src, label, vx, vy in rep_points:
+            k = sources.index(src)
+            px, py = _scale_value(x, vx), _scale_value(y, vy)
+            xs_all.append(px)
+            seen = ax_rep.get_legend_handles_labels()[1]
+            ax_rep.plot([px], [py], markers[k % len(markers)], mfc="none", mec=_COLORS[k % len(_COLORS)],
+                        markersize=8, mew=1.5, label=src if src not in seen else None)
+            ax_rep.annotate(textwrap.shorten(label.split(": ", 1)[-1], 34), (px, py), textcoords="offset points",
+                            xytext=(5, 4), fontsize=7)
+        ax_rep.set_title(f"reported ({getattr(reported, 'protocol', {}).get('dataset', '')})", fontsize=9)
         ax_rep.legend(fontsize=8, loc="best")
-    for ax in (ax_run, ax_rep):
+    for ax in axes:
         ax.set_xlabel(_axis_label(x))
         ax.set_ylabel(f"{_axis_label(y)} (lower is better)")
         ax.grid(True, alpha=0.3)
     positive = [v for v in xs_all if v > 0]
     if positive and max(positive) / min(positive) >= 8:
         ax_run.set_xscale("log")
-    title = textwrap.fill(table.title, 150)
-    fig.suptitle(f"{title}\n{table.name} · {table.n_records} runs · the panels share x, not y: the papers "
-                 f"ran Human3.6M at full width", fontsize=10)
+    sub = f"{table.name} · {table.n_records} runs"
+    if rep_points:
+        sub += " · the panels share x, not y: the papers' points are on their own data and widths"
+    fig.suptitle(f"{textwrap.fill(table.title, 150 if rep_points else 95)}\n{sub}", fontsize=10)
     return _save_atomic(fig, path)
