@@ -52,6 +52,7 @@ done
 "$PY" -m bench.cli table all --scale "$SCALE" --format md --format csv --format latex
 end=$(date +%s)
 echo "[run_all] done in $((end - start)) s. Wrote:"
+echo "  overview: results/README.md (every table and plot, one line each)"
 echo "  tables: $(ls results/tables/*.md | tr '\n' ' ')"
 echo "  plots:  $(ls results/plots/*.png | tr '\n' ' ')"
 echo "  run records: $(find results/runs -name '*.json' | wc -l) in results/runs/ (TensorBoard curves: results/tb/)"

@@ -1,7 +1,8 @@
 """``results/README.md``: one generated page linking every table and plot of a scale's run.
 
 Each table gets one line (what it shows: the protocol's title, the reported table it is compared with and
-the Kendall τ of the orderings; how the run differs from the paper: the protocol's first footnote) and each
+the Kendall τ of the orderings; how the run differs from the paper: the protocol's first footnote and its
+footnote on the scale's cuts) and each
 of its plots one line (what the figure shows). Written by ``bench table all`` after the tables, so the
 page always lists what is on disk.
 """
@@ -26,6 +27,16 @@ SCATTER = "scatter of {x} against {y}, one point per model (reproduced), papers'
 
 def _short(text: str, width: int = 260) -> str:
     return textwrap.shorten(" ".join(str(text).split()), width, placeholder=" …")
+
+
+def differences(protocol: Protocol, scale: str) -> str:
+    """How a run of ``protocol`` at ``scale`` differs from the paper: its first footnote (data and recipe)
+    and, when there is one, the footnote on that scale's cuts ("Quick scale: ...")."""
+    if not protocol.footnotes:
+        return "no stated difference"
+    parts = [_short(protocol.footnotes[0], 220)]
+    parts += [_short(f, 220) for f in protocol.footnotes[1:] if f.lower().startswith(f"{scale} scale")][:1]
+    return " ".join(parts)
 
 
 def _plot_line(protocol: Protocol, suffix: str) -> str:
@@ -58,7 +69,7 @@ def write_results_readme(results_dir: str | Path, entries: list[tuple[Table, Pro
         for table, protocol in items:
             compared = (f" Compared with `{table.reported_ref}`: {table.tau_summary()}."
                         if table.has_reported else " No reported numbers to compare with.")
-            differs = _short(protocol.footnotes[0]) if protocol.footnotes else "no stated difference"
+            differs = differences(protocol, scale)
             lines.append(f"- [tables/{table.name}.md](tables/{table.name}.md): {_md_escape(table.title)}."
                          f"{_md_escape(compared)} *Differs from the paper:* {_md_escape(differs)}")
             for suffix in PLOT_KINDS:

@@ -9,7 +9,8 @@ def test_readme_lists_each_table_and_existing_plot_once(tmp_path):
     proto = Protocol(name="toy.noise", title="Toy noise table", paper="attention_tcn", table="table11",
                      cells=[{"model.name": "martinez"}], eval_variants={"eval.noise_sigma": [0, 5]},
                      layout={"rows": ["eval.noise_sigma"], "columns": ["model.name"], "metrics": ["p_mpjpe"]},
-                     footnotes=["Paper: Human3.6M; here the stand-in.", "second note"])
+                     footnotes=["Paper: Human3.6M; here the stand-in.", "second note",
+                                "Quick scale: 4 epochs.", "Smoke scale: 1 epoch."])
     other = Protocol(name="toy.size", title="Toy size table", layout={"rows": ["model.name"],
                      "metrics": ["params", "mpjpe"], "plot": {"scatter": ["params", "mpjpe"]}})
     t1 = build_table(proto, [], get_reported_table("attention_tcn", "table11"), "quick")
@@ -21,8 +22,8 @@ def test_readme_lists_each_table_and_existing_plot_once(tmp_path):
     lines = text.splitlines()
     (noise,) = [ln for ln in lines if ln.startswith("- [tables/toy.noise.md]")]
     assert "Toy noise table" in noise and "attention_tcn.table11" in noise
-    assert "Differs from the paper:* Paper: Human3.6M; here the stand-in." in noise
-    assert "second note" not in text
+    assert "Differs from the paper:* Paper: Human3.6M; here the stand-in. Quick scale: 4 epochs." in noise
+    assert "second note" not in text and "Smoke scale" not in text
     assert sum("plots/toy.noise.png" in ln for ln in lines) == 1
     assert any("plots/toy.noise.curves.png" in ln and "training curves" in ln for ln in lines)
     assert not any("toy.noise.heatmap.png" in ln for ln in lines)  # not on disk, not listed
