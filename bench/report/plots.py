@@ -200,7 +200,9 @@ def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
             ax.minorticks_off()
         else:
             ax.set_xticks([pos[i] for i in range(len(x_values))])
-            ax.set_xticklabels([fmt_key_value(v) for v in x_values], rotation=20 if len(x_values) > 4 else 0)
+            many = len(x_values) > 4
+            ax.set_xticklabels([fmt_key_value(v) for v in x_values], rotation=35 if many else 0,
+                               ha="right" if many else "center", rotation_mode="anchor")
             if x_values:
                 ax.set_xlim(-0.5, len(x_values) - 0.5)
         ax.grid(True, alpha=0.3)
@@ -236,9 +238,10 @@ def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
     return _save_atomic(fig, path)
 
 
-def _cell_label(cell: dict) -> str:
-    if not cell:
-        return "base"
+def _cell_label(cell: dict, record: dict | None = None) -> str:
+    if not cell:  # the protocol's base experiment: name its model so it reads beside the other cells
+        name = ((record or {}).get("config") or {}).get("model", {}).get("name")
+        return f"base ({name})" if name else "base"
     return ", ".join(fmt_key_value(v) if k == "model.name" else f"{k.split('.')[-1]}={fmt_key_value(v)}"
                      for k, v in cell.items())
 
@@ -253,7 +256,7 @@ def plot_curves(records: list[dict], path: str | os.PathLike) -> Path:
     seeds); returns the PNG path."""
     groups: dict[str, list[dict]] = {}
     for rec in records:
-        groups.setdefault(_cell_label(rec.get("cell") or {}), []).append(rec)
+        groups.setdefault(_cell_label(rec.get("cell") or {}, rec), []).append(rec)
     has_val = any(_is_num(p.get("val_mpjpe")) for r in records for p in r.get("curve") or [])
     panels = [("train_mpjpe", "train MPJPE (mm)")] + ([("val_mpjpe", "validation MPJPE (mm)")] if has_val else [])
     fig = Figure(figsize=(6.0 * len(panels), 4.6), layout="constrained")
@@ -294,6 +297,7 @@ def plot_curves(records: list[dict], path: str | os.PathLike) -> Path:
     sub += f"{len(records)} runs · mean over seeds per cell"
     if not has_val:
         sub += " · no validation split (data.validation_subjects empty)"
+    sub = textwrap.fill(sub, int(6.0 * len(panels) * 13))
     fig.suptitle(f"Training curves: {', '.join(protos)}\n{sub}", fontsize=10)
     return _save_atomic(fig, path)
 
@@ -315,7 +319,7 @@ def plot_cross_action(records: list[dict], path: str | os.PathLike, train_key: s
         cell.pop(train_key, None)
         train = ", ".join(train) if isinstance(train, list) else str(train)
         per_action = ((rec.get("metrics") or {}).get("") or {}).get("per_action") or {}
-        slot = panels.setdefault(_cell_label(cell), {}).setdefault(train, {})
+        slot = panels.setdefault(_cell_label(cell, rec), {}).setdefault(train, {})
         for group, vals in per_action.items():
             if _is_num(vals.get(metric)):
                 slot.setdefault(group, []).append(vals[metric])
