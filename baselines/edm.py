@@ -92,6 +92,8 @@ import torch
 from torch import nn
 
 from bench.errors import ConfigError
+from bench.models.options import choice, int_option, probability
+from bench.models.tcn_common import set_bn_momentum
 from bench.registry import register_model
 from bench.skeleton import GRAPH_SKELETONS
 
@@ -258,9 +260,7 @@ class EDMRegression(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def set_bn_momentum(self, momentum: float) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = momentum
+        set_bn_momentum(self, momentum)
 
     def _check_input(self, x: torch.Tensor) -> None:
         assert x.dim() == 4, f"edm: expected input (batch, frames, joints, 2), got shape {tuple(x.shape)}"
@@ -314,18 +314,6 @@ class EDMRegression(nn.Module):
         with torch.no_grad():  # the pose only feeds the engine's running train MPJPE
             pose = self.edm_to_pose(d.detach(), x.reshape(b * t, j, self.in_features)).reshape(b, t, j, 3)
         return loss, pose
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or int(value) < 1:
-        raise ConfigError(f"edm: {name}={value!r} must be a positive integer")
-    return int(value)
-
-
-def _choice(name: str, value, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(f"edm: {name}={value!r} is not one of {', '.join(choices)}")
-    return value
 
 
 @register_model(
@@ -386,25 +374,24 @@ def edm(num_joints: int = 17, hidden_sizes: Sequence[int] = (1024, 1024, 1024), 
     centre) to correct orientation='image' for the off-axis viewing ray. network -- 'fc' (the
     fully-convolutional variant is not implemented).
     """
-    j = _positive_int("num_joints", num_joints)
+    j = int_option("edm", "num_joints", num_joints)
     if j < 4:
         raise ConfigError(f"edm: num_joints={num_joints!r} must be at least 4 (a 3D configuration needs 4 joints)")
     if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, (list, tuple)) or not hidden_sizes:
         raise ConfigError(f"edm: hidden_sizes={hidden_sizes!r} must be a non-empty list of positive integers")
-    sizes = tuple(_positive_int("hidden_sizes", h) for h in hidden_sizes)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= float(dropout) < 1.0:
-        raise ConfigError(f"edm: dropout={dropout!r} must be in [0, 1)")
+    sizes = tuple(int_option("edm", "hidden_sizes", h) for h in hidden_sizes)
+    dropout = probability("edm", "dropout", dropout)
     if focal_length is not None and (isinstance(focal_length, bool) or not isinstance(focal_length, (int, float))
                                      or not float(focal_length) > 0):
         raise ConfigError(f"edm: focal_length={focal_length!r} must be a positive number or None")
     if network == "fconv":
         raise ConfigError("edm: network='fconv' (the paper's fully-convolutional variant) is not implemented; "
                           "use network='fc'")
-    _choice("network", network, NETWORKS)
-    _choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
-    _choice("edm_normalisation", edm_normalisation, EDM_NORMALISATIONS)
-    _choice("orientation", orientation, ORIENTATIONS)
-    _choice("reflection", reflection, REFLECTIONS)
+    choice("edm", "network", network, NETWORKS)
+    choice("edm", "output_activation", output_activation, OUTPUT_ACTIVATIONS)
+    choice("edm", "edm_normalisation", edm_normalisation, EDM_NORMALISATIONS)
+    choice("edm", "orientation", orientation, ORIENTATIONS)
+    choice("edm", "reflection", reflection, REFLECTIONS)
     if reflection == "anatomical" and _resolve_anatomy(j) is None:
         raise ConfigError(f"edm: reflection='anatomical' needs named hips, shoulders, knees and ankles, which "
                           f"the {j}-joint layout lacks (known: 17, 15 or 16 joints); set reflection='none'")

@@ -76,6 +76,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
+from bench.models.options import choice, flag, int_option, probability
 from bench.registry import register_model
 
 LN_EPS = 1e-12  # TF contrib layer_norm's variance epsilon (the cell the release uses)
@@ -246,24 +247,6 @@ class Hossain(nn.Module):
         return loss, pred
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"hossain: {name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"hossain: {name} must be true or false, got {value!r}")
-    return value
-
-
-def _probability(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ConfigError(f"hossain: {name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
 @register_model(
     "hossain",
     citation="M. R. I. Hossain, J. J. Little. Exploiting temporal information for 3D human pose estimation. "
@@ -332,15 +315,13 @@ def hossain(num_joints_in: int = 17, num_joints_out: int = 17, frames: int = 5, 
     """
     for name, value in (("num_joints_in", num_joints_in), ("num_joints_out", num_joints_out), ("frames", frames),
                         ("hidden_size", hidden_size), ("num_layers", num_layers)):
-        _positive_int(name, value)
-    dropout, recurrent_dropout = _probability("dropout", dropout), _probability("recurrent_dropout",
-                                                                                recurrent_dropout)
+        int_option("hossain", name, value)
+    dropout = probability("hossain", "dropout", dropout)
+    recurrent_dropout = probability("hossain", "recurrent_dropout", recurrent_dropout)
     for name, value in (("layer_norm", layer_norm), ("residual", residual), ("reverse_input", reverse_input),
                         ("encoder_output_projection", encoder_output_projection)):
-        _flag(name, value)
-    if decoder_start not in DECODER_STARTS:
-        raise ConfigError(f"hossain: decoder_start must be one of {', '.join(DECODER_STARTS)}, "
-                          f"got {decoder_start!r}")
+        flag("hossain", name, value)
+    choice("hossain", "decoder_start", decoder_start, DECODER_STARTS)
     if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
         raise ConfigError(f"hossain: forget_bias must be a number, got {forget_bias!r}")
     if isinstance(smoothness_weight, bool) or not isinstance(smoothness_weight, (int, float)) \

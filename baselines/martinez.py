@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from bench.errors import ConfigError
+from bench.models.tcn_common import set_bn_momentum
 from bench.registry import register_model
 
 
@@ -91,9 +92,7 @@ class Martinez(nn.Module):
                 nn.init.normal_(m.bias, std=(2.0 / m.in_features) ** 0.5)
 
     def set_bn_momentum(self, momentum: float) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = momentum
+        set_bn_momentum(self, momentum)
 
     @torch.no_grad()
     def apply_max_norm(self) -> None:

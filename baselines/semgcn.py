@@ -52,6 +52,7 @@ from torch.nn import functional as F
 from bench.errors import ConfigError
 from bench.models.graph_ops import FixedSpatialGraph, SpatialNonLocal, batch_norm_joints
 from bench.models.tcn_common import set_bn_momentum as _set_all_bn_momentum
+from bench.models.options import int_option
 from bench.registry import register_model
 from bench.skeleton import H36M_17, Skeleton
 
@@ -227,16 +228,6 @@ class SemGCN(nn.Module):
         return self.output(self.layers(h))
 
 
-def _int_option(key: str, value, minimum: int) -> int:
-    try:  # accepts 17, 17.0 or "17"; rejects booleans, fractions and other text
-        ok = not isinstance(value, bool) and int(value) == float(value)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or int(value) < minimum:
-        raise ConfigError(f"semgcn: {key}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
 @register_model(
     "semgcn",
     citation="Zhao, Peng, Tian, Kapadia, Metaxas. Semantic Graph Convolutional Networks for 3D Human Pose "
@@ -285,11 +276,11 @@ def semgcn(num_joints: int = 17, hid_dim: int = 128, num_layers: int = 4, non_lo
         nonlocal_groups -- 17 joints only: 'merge' puts Neck/Nose in the Thorax/Head group (8 groups),
             'separate' gives it its own group (9); 16 joints always use the paper's 8 pairs.
     """
-    num_joints = _int_option("num_joints", num_joints, 1)
+    num_joints = int_option("semgcn", "num_joints", num_joints, 1)
     if num_joints not in SKELETONS:
         raise ConfigError(f"semgcn: num_joints={num_joints} has no graph; use 16 (paper) or 17 (H36M-17)")
-    hid_dim = _int_option("hid_dim", hid_dim, 2)  # the non-local block needs hid_dim // 2 >= 1
-    num_layers = _int_option("num_layers", num_layers, 0)
+    hid_dim = int_option("semgcn", "hid_dim", hid_dim, 2)  # the non-local block needs hid_dim // 2 >= 1
+    num_layers = int_option("semgcn", "num_layers", num_layers, 0)
     if not isinstance(non_local, bool):
         raise ConfigError(f"semgcn: non_local={non_local!r} must be true or false")
     try:

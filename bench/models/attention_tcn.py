@@ -111,7 +111,6 @@ bias, the network is VideoPose3D's 243 f model with Mish: 16,952,371 parameters,
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Sequence
 
 import torch
@@ -120,6 +119,7 @@ from torch import nn
 
 from bench.errors import ConfigError
 from bench.models.tcn_common import resolve_filter_widths as _resolve_widths, set_bn_momentum
+from bench.models.options import choice, flag, int_option
 from bench.registry import register_model
 
 TEMPORAL_ATTENTION = ("cascade", "direct")
@@ -424,24 +424,6 @@ def resolve_filter_widths(receptive_field: int | None, filter_widths: Sequence[i
                            min_layers=2, min_width=3)
 
 
-def _choice(option: str, value, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(f"attention_tcn: {option}={value!r} is not one of {', '.join(choices)}")
-    return value
-
-
-def _flag(option: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"attention_tcn: {option}={value!r} must be true or false")
-    return value
-
-
-def _positive(option: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"attention_tcn: {option}={value!r} must be a positive integer")
-    return int(value)
-
-
 # Parameter counts of our builds (exact; tests recompute every one). The paper's printed counts are in NOTES.
 PARAMS = {
     "receptive_field=27": 4_112_313,
@@ -594,7 +576,7 @@ def attention_tcn(receptive_field: int = 243, filter_widths: tuple | None = None
     """
     widths = resolve_filter_widths(receptive_field, filter_widths)
     channels, num_joints_in, num_joints_out, in_features, kernel_units, groups, reduction, window_chunk = (
-        _positive(key, value) for key, value in (
+        int_option("attention_tcn", key, value) for key, value in (
             ("channels", channels), ("num_joints_in", num_joints_in), ("num_joints_out", num_joints_out),
             ("in_features", in_features), ("kernel_units", kernel_units), ("groups", groups),
             ("reduction", reduction), ("window_chunk", window_chunk)))
@@ -607,12 +589,12 @@ def attention_tcn(receptive_field: int = 243, filter_widths: tuple | None = None
         p = -1.0
     if not 0.0 <= p < 1.0:
         raise ConfigError(f"attention_tcn: dropout={dropout!r} must be in [0, 1)")
-    return AttentionTCN(num_joints_in, in_features, num_joints_out, widths, causal=_flag("causal", causal),
+    return AttentionTCN(num_joints_in, in_features, num_joints_out, widths, causal=flag("attention_tcn", "causal", causal),
                         dropout=p, channels=channels, kernel_units=kernel_units, groups=groups,
-                        reduction=reduction, attention=_flag("attention", attention),
-                        multiscale_dilation=_flag("multiscale_dilation", multiscale_dilation),
-                        temporal_attention=_choice("temporal_attention", temporal_attention, TEMPORAL_ATTENTION),
-                        similarity=_choice("similarity", similarity, SIMILARITY),
-                        unit_conv=_choice("unit_conv", unit_conv, UNIT_CONV),
-                        input_unit=_choice("input_unit", input_unit, INPUT_UNIT),
-                        layer_bias=_flag("layer_bias", layer_bias), window_chunk=window_chunk)
+                        reduction=reduction, attention=flag("attention_tcn", "attention", attention),
+                        multiscale_dilation=flag("attention_tcn", "multiscale_dilation", multiscale_dilation),
+                        temporal_attention=choice("attention_tcn", "temporal_attention", temporal_attention, TEMPORAL_ATTENTION),
+                        similarity=choice("attention_tcn", "similarity", similarity, SIMILARITY),
+                        unit_conv=choice("attention_tcn", "unit_conv", unit_conv, UNIT_CONV),
+                        input_unit=choice("attention_tcn", "input_unit", input_unit, INPUT_UNIT),
+                        layer_bias=flag("attention_tcn", "layer_bias", layer_bias), window_chunk=window_chunk)
