@@ -33,8 +33,8 @@ from bench.errors import ConfigError
 
 PROTOCOLS_DIR = Path(__file__).resolve().parent.parent / "protocols"
 SCALES = ("smoke", "quick", "paper")
-_TOP_KEYS = {"title", "description", "paper", "table", "also_reported", "base", "grid", "cells", "extra_cells", "eval_variants",
-             "seeds", "layout", "scales", "footnotes"}
+_TOP_KEYS = {"title", "description", "paper", "table", "also_reported", "base", "grid", "cells", "extra_cells",
+             "eval_variants", "seeds", "layout", "scales", "footnotes"}
 _LAYOUT_KEYS = {"rows", "columns", "metrics", "labels", "plot"}
 _SCALE_META_KEYS = ("seeds", "grid")  # scale keys that are not config overrides
 
@@ -189,7 +189,7 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
         raise ConfigError(f"{where}: also_reported must be a list of PAPER.TABLE names, got {also!r}")
     if also and not (raw.get("paper") and raw.get("table")):
         raise ConfigError(f"{where}: also_reported needs paper and table (the first reported table)")
-    return Protocol(also_reported=also, name=name, title=str(raw["title"]), paper=raw.get("paper"), table=raw.get("table"),
-                    description=str(raw.get("description", "")).strip(), base=base, grid=grid,
+    return Protocol(name=name, title=str(raw["title"]), paper=raw.get("paper"), table=raw.get("table"),
+                    also_reported=also, description=str(raw.get("description", "")).strip(), base=base, grid=grid,
                     cells=cells, extra_cells=extra, eval_variants=variants, seeds=seeds, layout=layout, scales=scales,
                     footnotes=[str(f) for f in footnotes], path=where)

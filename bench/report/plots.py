@@ -376,7 +376,7 @@ def plot_scatter(table: Table, reported: Any, path: str | os.PathLike, x: str = 
     axes = fig.subplots(1, 2 if rep_points else 1, sharex=True, squeeze=False)[0]
     ax_run = axes[0]
     xs_all: list[float] = []
-    names = [k for k in table.row_keys + table.column_keys]
+    names = table.row_keys + table.column_keys
     for i, row in enumerate(table.rows):
         for cols in table.column_groups:
             cx, cy = table.cell(row, cols, x), table.cell(row, cols, y)
