@@ -15,7 +15,8 @@ Fields (every key is checked; a typo is an error naming the file and the key):
 ``eval_variants``       dotted eval key -> list of values, all evaluated on each trained model
 ``seeds``               number of seeds (seed values 0..n-1)
 ``layout``              rows / columns (dotted keys, or ``action``: one row per test action group plus
-                        ``Average``) and metrics of the generated table
+                        ``Average``; ``actions: [Average]`` keeps only the listed groups) and metrics of
+                        the generated table
 ``scales``              smoke / quick / paper: overrides applied before the grid (budgets only); a
                         scale's ``grid`` keeps a subset of a grid key's values at that scale
 ``footnotes``           ways this protocol always differs from the paper
@@ -35,7 +36,7 @@ PROTOCOLS_DIR = Path(__file__).resolve().parent.parent / "protocols"
 SCALES = ("smoke", "quick", "paper")
 _TOP_KEYS = {"title", "description", "paper", "table", "also_reported", "base", "grid", "cells", "extra_cells",
              "eval_variants", "seeds", "layout", "scales", "footnotes"}
-_LAYOUT_KEYS = {"rows", "columns", "metrics", "labels", "plot"}
+_LAYOUT_KEYS = {"rows", "columns", "metrics", "labels", "plot", "actions"}
 _SCALE_META_KEYS = ("seeds", "grid")  # scale keys that are not config overrides
 
 
@@ -163,6 +164,11 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
         raise ConfigError(f"{where}: seeds must be a positive integer, got {seeds!r}")
     layout = raw.get("layout") or {}
     _check_keys(layout, _LAYOUT_KEYS, f"{where}: layout")
+    actions = layout.get("actions")
+    if actions is not None and not (isinstance(actions, list) and actions and all(isinstance(a, str) for a in actions)
+                                    and "action" in (layout.get("rows") or []) + (layout.get("columns") or [])):
+        raise ConfigError(f"{where}: layout.actions must be a non-empty list of action groups (e.g. [Average]) "
+                          f"and needs the key 'action' in layout.rows or layout.columns")
     scatter = (layout.get("plot") or {}).get("scatter") if isinstance(layout.get("plot"), dict) else None
     if scatter is not None and not (isinstance(scatter, list) and len(scatter) == 2
                                     and all(m in (layout.get("metrics") or []) for m in scatter)):

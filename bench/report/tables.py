@@ -328,19 +328,20 @@ def _planned_locations(protocol: Protocol, scale: str, keys: list[str]) -> list[
     return out
 
 
-def _action_entries(cfg: dict, vals: dict, keys) -> list[tuple[dict, dict]]:
+def _action_entries(cfg: dict, vals: dict, keys, actions=None) -> list[tuple[dict, dict]]:
     """With the pseudo-key ``action`` in the layout, one entry per breakdown group of the record
-    (``cfg['action'] = group``, the group's metrics) plus ``Average`` with the overall metrics."""
+    (``cfg['action'] = group``, the group's metrics) plus ``Average`` with the overall metrics; only the
+    groups in ``actions`` (``layout.actions``) when it is given."""
     if ACTION_KEY not in keys:
         return [(cfg, vals)]
     out = []
     for group, gvals in sorted((vals.get("per_action") or {}).items()):
         out.append(({**cfg, ACTION_KEY: group}, dict(gvals)))
     out.append(({**cfg, ACTION_KEY: ACTION_AVERAGE}, vals))
-    return out
+    return [e for e in out if actions is None or e[0][ACTION_KEY] in actions]
 
 
-def _record_entries(rec: dict, vmap: dict, row_keys, col_keys, reported):
+def _record_entries(rec: dict, vmap: dict, row_keys, col_keys, reported, actions=None):
     """(location, variant priority, metrics dict, matched reported cell) for each metrics entry."""
     config = rec.get("config") or {}
     metrics = rec.get("metrics") or {}
@@ -351,7 +352,7 @@ def _record_entries(rec: dict, vmap: dict, row_keys, col_keys, reported):
         else:
             variant, prio = _parse_variant_key(vk), 2
         for cfg, gvals in _action_entries(_apply_variant(config, variant), dict(vals or {}),
-                                          list(row_keys) + list(col_keys)):
+                                          list(row_keys) + list(col_keys), actions):
             row = tuple(_hashable(get_path(cfg, k, None)) for k in row_keys)
             cols = tuple(_hashable(get_path(cfg, k, None)) for k in col_keys)
             gvals = dict(gvals)
@@ -422,7 +423,8 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
     cells_by_loc: dict[tuple, set] = {}
     for rec in records:
         rid = rec.get("id") or str(id(rec))
-        for loc, prio, vals, rcell in _record_entries(rec, vmap, row_keys, col_keys, reported_table):
+        for loc, prio, vals, rcell in _record_entries(rec, vmap, row_keys, col_keys, reported_table,
+                                                      layout.get("actions")):
             slot = by_loc.setdefault(loc, {})
             if rid not in slot or prio < slot[rid][0]:
                 slot[rid] = (prio, vals, rcell, rec.get("seed", get_path(rec.get("config") or {}, "seed", None)))

@@ -190,3 +190,20 @@ def test_action_rows_with_evaluation_variant_columns():
     assert table.cell(("Walk",), (True,), "mpjpe").values == [35.0]
     assert table.cell(("Run",), (False,), "mpjpe").values == [60.0]
     assert table.cell(("Average",), (True,), "mpjpe").values == [45.0]
+
+
+def test_layout_actions_keeps_only_the_listed_groups():
+    raw = {"title": "Toy: averages only", "base": {"model": {"name": "dgnet"}, "data": {"source": "det"}},
+           "grid": {"data.source": ["det", "gt"]}, "seeds": 2,
+           "layout": {"rows": ["action"], "columns": ["data.source"], "metrics": ["mpjpe"], "actions": ["Average"]},
+           "scales": {"quick": {"seeds": 2, "train.epochs": 2}}}
+    table = build_table(parse_protocol(raw, NAME, "toy/avg.yaml"), all_records(), None, "quick")
+    assert table.rows == [(ACTION_AVERAGE,)]
+    assert table.cell((ACTION_AVERAGE,), ("det",), "mpjpe").values == [50.0, 54.0]
+
+
+def test_layout_actions_needs_the_action_key():
+    from bench.errors import ConfigError
+    raw = {"title": "t", "layout": {"rows": ["model.name"], "actions": ["Average"]}}
+    with pytest.raises(ConfigError, match="layout.actions .* needs the key 'action'"):
+        parse_protocol(raw, NAME, "toy/bad.yaml")
