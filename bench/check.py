@@ -2,8 +2,9 @@
 
 For every registered model with a golden entry (results/golden/<model>.yaml) it trains the entry's
 smoke-scale experiment with its fixed seed and compares the metrics with the recorded values within
-the stated tolerance; for every registered model it rebuilds each preset with published parameter
-metadata and compares the count exactly. Prints a table of what it compared.
+the stated tolerance, the parameter count exactly and the FLOPs per frame of one receptive-field window
+within 1 %; for every registered model it rebuilds each preset with published parameter metadata and
+compares the count exactly. Prints a table of what it compared.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bench.errors import ConfigError, DataError
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "results" / "golden"
 _KEYS = {"model", "description", "experiment", "expected", "tolerance_mm"}
+FLOPS_RTOL = 0.01  # FLOPs per frame may move this much (relative) before the check fails
 
 
 def load_golden(path: Path) -> dict:
@@ -55,6 +57,21 @@ def param_checks(models: list[str] | None = None) -> list[dict]:
     return rows
 
 
+def model_flops(cfg: dict) -> float:
+    """FLOPs per output frame (``bench.flops``, 2 per multiply-add) of the config's model on one batch-1
+    window of its receptive field: the single-window cost, the same path ``bench profile`` counts."""
+    import torch
+
+    from bench.flops import flops_per_frame
+    from bench.registry import create_model
+
+    torch.manual_seed(cfg["seed"])
+    model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
+    shape = (1, int(getattr(model, "receptive_field", 1)), int(model.num_joints_in),
+             int(getattr(model, "in_features", 2)))
+    return round(flops_per_frame(model, shape), 1)
+
+
 def golden_checks(models: list[str] | None = None, update: bool = False, log=print,
                   golden_dir: Path = GOLDEN_DIR) -> list[dict]:
     from bench.engine.run import run_experiment
@@ -69,9 +86,11 @@ def golden_checks(models: list[str] | None = None, update: bool = False, log=pri
         with tempfile.TemporaryDirectory() as tmp:
             rec = run_experiment(cfg, runs_dir=tmp)
         got = rec["metrics"][""]
+        flops = model_flops(cfg)
         if update:
             g["expected"] = {k: round(got[k], 3) for k in ("mpjpe", "p_mpjpe") if k in got}
             g["expected"]["params"] = rec["params"]
+            g["expected"]["flops_per_frame"] = flops
             path.write_text(yaml.safe_dump(g, sort_keys=False))
         exp = g.get("expected") or {}
         if not exp:
@@ -81,6 +100,9 @@ def golden_checks(models: list[str] | None = None, update: bool = False, log=pri
             if k == "params":
                 rows.append({"check": f"{path.stem} smoke params", "expected": v, "got": rec["params"],
                              "tolerance": "exact", "ok": rec["params"] == v})
+            elif k == "flops_per_frame":
+                rows.append({"check": f"{path.stem} smoke FLOPs/frame", "expected": v, "got": flops,
+                             "tolerance": f"±{FLOPS_RTOL:.0%}", "ok": abs(flops - v) <= FLOPS_RTOL * abs(v)})
             else:
                 rows.append({"check": f"{path.stem} smoke {k} (mm)", "expected": v, "got": round(got[k], 3),
                              "tolerance": f"±{tol}", "ok": abs(got[k] - v) <= tol})

@@ -21,3 +21,24 @@ def test_golden_check_passes_then_fails_on_a_shifted_value(tmp_path):
     rows = golden_checks(["videopose3d"], log=lambda m: None, golden_dir=tmp_path)
     bad = [r for r in rows if not r["ok"]]
     assert len(bad) == 1 and "mpjpe" in bad[0]["check"]
+
+
+def test_golden_flops_tolerance_is_one_percent(tmp_path):
+    shutil.copy(GOLDEN_DIR / "martinez.yaml", tmp_path / "martinez.yaml")
+    g = yaml.safe_load((tmp_path / "martinez.yaml").read_text())
+    recorded = g["expected"]["flops_per_frame"]
+    assert recorded > 0
+    for factor, ok in ((1.005, True), (1.02, False)):
+        g["expected"]["flops_per_frame"] = recorded * factor
+        (tmp_path / "martinez.yaml").write_text(yaml.safe_dump(g))
+        rows = golden_checks(["martinez"], log=lambda m: None, golden_dir=tmp_path)
+        (row,) = [r for r in rows if "FLOPs" in r["check"]]
+        assert row["ok"] is ok and row["got"] == recorded and row["tolerance"] == "±1%"
+
+
+def test_every_registered_model_has_a_golden_entry_with_flops():
+    from bench.registry import list_models
+
+    for name in list_models():
+        g = yaml.safe_load((GOLDEN_DIR / f"{name}.yaml").read_text())
+        assert g["model"] == name and g["expected"]["flops_per_frame"] > 0
