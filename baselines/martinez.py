@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.errors import ConfigError
+from bench.models.options import flag, int_option, probability
 from bench.models.tcn_common import set_bn_momentum
 from bench.registry import register_model
 
@@ -144,13 +144,10 @@ def martinez(num_joints_in: int = 17, num_joints_out: int = 17, linear_size: int
              residual: bool = True) -> Martinez:
     """Martinez et al. 2017 frame-wise residual MLP (receptive_field 1); call ``apply_max_norm()`` after each
     optimiser step to reproduce the paper's max-norm constraint."""
-    for key, value in (("num_joints_in", num_joints_in), ("num_joints_out", num_joints_out),
-                       ("linear_size", linear_size)):
-        if int(value) < 1:
-            raise ConfigError(f"martinez: {key}={value} must be a positive integer")
-    if int(num_stages) < 0:
-        raise ConfigError(f"martinez: num_stages={num_stages} must be >= 0")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ConfigError(f"martinez: dropout={dropout} must be in [0, 1)")
-    return Martinez(int(num_joints_in), int(num_joints_out), int(linear_size), int(num_stages),
-                    float(dropout), bool(max_norm), bool(batch_norm), bool(residual))
+    sizes = [int_option("martinez", k, v) for k, v in (("num_joints_in", num_joints_in),
+                                                        ("num_joints_out", num_joints_out),
+                                                        ("linear_size", linear_size))]
+    flags = [flag("martinez", k, v) for k, v in (("max_norm", max_norm), ("batch_norm", batch_norm),
+                                                 ("residual", residual))]
+    return Martinez(*sizes, int_option("martinez", "num_stages", num_stages, minimum=0),
+                    probability("martinez", "dropout", dropout), *flags)
