@@ -85,3 +85,32 @@ def test_in_process_resume_skips_finished_cells(tmp_path, monkeypatch):
                    tables_dir=tmp_path / "t", plots_dir=None, tb_dir=None, log=lambda m: None, progress=False)
     assert (r1.ran, r1.skipped) == (3, 0) and (r2.ran, r2.skipped) == (0, 3)
     assert {r["id"] for r in r1.records} == {r["id"] for r in r2.records}
+
+
+def test_two_sweeps_writing_one_results_folder_at_once(tmp_path):
+    """Two processes run the same sweep into the same folders concurrently: every planned record exists
+    exactly once and is valid JSON (atomic replace), no temporary file is left, and the table is complete
+    and equal to a sequential run's."""
+    import json
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    procs = [subprocess.Popen(_sweep_cmd(tmp_path / "runs"), cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    planned = {j.id for j in plan(load_protocol(PROTO), "smoke", overrides=sets(TINY), runs_dir=tmp_path)}
+    files = sorted((tmp_path / "runs").rglob("*"))
+    records = [f for f in files if f.is_file()]
+    assert sorted(f.stem for f in records) == sorted(planned)  # exactly once each, nothing else
+    assert all(json.loads(f.read_text())["id"] == f.stem for f in records)
+    table = (tmp_path / "results/tables" / f"{PROTO}.md").read_text()
+    rows = [ln for ln in table.splitlines() if ln.startswith(("| 27 ", "| 81 ", "| 243 "))]
+    assert len(rows) == 3 and all(ln.split("|")[6].strip() not in ("", "—") for ln in rows)  # MPJPE filled
+    assert not [f for f in (tmp_path / "results").rglob("*") if f.name.startswith(".")]
+    # The same table as one sequential sweep over the finished records.
+    again = subprocess.run(_sweep_cmd(tmp_path / "runs"), cwd=tmp_path, env=env, check=True,
+                           capture_output=True, text=True).stdout
+    assert "3 already done" in again
+    assert (tmp_path / "results/tables" / f"{PROTO}.md").read_text() == table
