@@ -113,6 +113,8 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "train.flip": (True, _bool, "flip augmentation: every window appears plain and mirrored"),
     "train.window_stride": (1, _int_min(1), "use every k-th training window (a recorded shrink)"),
     "train.grad_clip": (0.0, _num_min(0), "clip gradient norm (0 = off)"),
+    "train.processes": (1, _int_min(1), "processes training this one experiment data-parallel "
+                                        "(bench train --ddp --nproc N sets it; part of the experiment id)"),
     "train.loss": ("mpjpe", _choice("mpjpe", "mse"), "training loss on root-relative 3D"),
     "train.lr_schedule": ("exponential", _choice("exponential", "step", "cosine"),
                           "exponential: lr x lr_decay after every epoch; step: lr x lr_gamma after each epoch "
@@ -176,7 +178,8 @@ SECTIONS = ("model", "data", "train", "eval", "run", "profile")
 ADDED_LATER = ("train.lr_schedule", "train.lr_milestones", "train.lr_gamma", "train.weight_decay_scope",
                "train.motion_loss.intervals", "train.motion_loss.operator", "train.motion_loss.weight",
                "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge", "train.lr_min",
-               "run.kind", "profile.device", "profile.batch_size", "profile.warmup", "profile.repeats")
+               "run.kind", "profile.device", "profile.batch_size", "profile.warmup", "profile.repeats",
+               "train.processes")
 
 
 def defaults() -> dict:
