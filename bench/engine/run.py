@@ -13,6 +13,7 @@ import torch
 
 from bench.config import config_hash, hash_view, set_dotted
 from bench.data.dataset import PoseDataset, load_dataset
+from bench.engine import distributed
 from bench.engine.evaluate import evaluate_sequences
 from bench.engine.seed import determinism_flags, seed_everything
 from bench.engine.train import train_model
@@ -87,12 +88,33 @@ def check_model_fits(model, ds: PoseDataset) -> None:
                           f"(set model.options.num_joints_in / num_joints_out)")
 
 
+def check_processes(cfg: dict) -> tuple[int, int]:
+    """(rank, world size) of this process; ``train.processes`` must equal the world size of the process
+    group it trains in (1 outside one). Raises ConfigError otherwise."""
+    rank, world_size = distributed.active()
+    n = cfg["train"].get("processes", 1)
+    if n != world_size:
+        if world_size == 1:
+            raise ConfigError(f"train.processes={n} trains one experiment over {n} processes: use "
+                              f"bench train MODEL --ddp --nproc {n} (or train.processes=1)")
+        raise ConfigError(f"train.processes={n} but this run was launched with {world_size} processes; "
+                          f"launch it with --nproc {n}, or set train.processes={world_size}")
+    if n > 1 and cfg.get("run", {}).get("kind") == "profile":
+        raise ConfigError("run.kind=profile times the model in one process: train.processes must be 1")
+    return rank, world_size
+
+
 def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: str | None = None,
                    scale: str = "adhoc", cell: dict | None = None, shrinks: list[str] | None = None,
                    runs_dir: str | os.PathLike = "results/runs", progress: bool = False, log=None,
-                   tb_dir: str | None = None, checkpoint: str | None = None) -> dict:
-    """Train and evaluate one resolved experiment; write and return its run record."""
+                   tb_dir: str | None = None, checkpoint: str | None = None) -> dict | None:
+    """Train and evaluate one resolved experiment; write and return its run record.
+
+    In a process group (``bench train --ddp``; ``train.processes`` = its size) every process trains;
+    rank 0 alone evaluates and writes the record, the TensorBoard events and the checkpoint, and the
+    other ranks return None."""
     variants = variants or [{}]
+    rank, world_size = check_processes(cfg)
     run_id = experiment_id(cfg, variants)
     if cfg.get("run", {}).get("kind") == "profile":
         from bench.engine.profile_run import profile_experiment
@@ -105,7 +127,7 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
     model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
     check_model_fits(model, ds)
     writer = None
-    if tb_dir:
+    if tb_dir and rank == 0:
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(Path(tb_dir) / (protocol or "adhoc") / scale / run_id))
     try:
@@ -114,6 +136,8 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
     finally:
         if writer is not None:
             writer.close()
+    if rank != 0:
+        return None
     metrics = {}
     for variant in variants:
         vcfg = copy.deepcopy(cfg)
@@ -139,5 +163,7 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
         "dataset": {"name": ds.name, "path": ds.path, "notes": ds.notes,
                     "train_sequences": len(train_seqs), "test_sequences": len(test_seqs)},
     }
+    if world_size > 1:
+        record["distributed"] = {"world_size": world_size, "backend": torch.distributed.get_backend()}
     write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)
     return record

@@ -7,6 +7,10 @@ after every epoch (or by ``lr_gamma`` at ``lr_milestones``, UGCN's step schedule
 UGCN's motion loss when ``train.motion_loss.intervals`` is set. Single-frame windows go through the
 model's fast strided path automatically (the model picks it when the input length equals its receptive
 field).
+
+Inside a process group (``bench train --ddp``, bench/engine/distributed.py) every process draws the same
+global batches and trains on its share of each; the gradients are averaged over the processes before the
+step, the training curve is the global one, and only rank 0 validates.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import torch
 from torch import nn
 
 from bench.data.dataset import Sequence
+from bench.engine import distributed
 from bench.engine.optim import ranger
 from bench.models.tcn_common import set_bn_momentum as _set_all_bn_momentum
 from bench.engine.windows import WindowBatcher
@@ -162,6 +167,24 @@ def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, context: torc
     return loss_fn(pred, y), pred
 
 
+def _distributed_backward(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                          context: torch.Tensor | None, loss_fn, rank: int, world_size: int):
+    """One data-parallel backward pass: this process's share of the global batch (x, y, context), its
+    loss scaled by ``world_size * n_local / n_global`` so that the averaged gradient is the gradient of
+    the mean loss over the global batch, then the gradients all-reduced. Returns (x, y, prediction) of
+    the share (empty tensors for an empty share)."""
+    n = len(x)
+    lo, hi = distributed.shard(n, rank, world_size)
+    x, y = x[lo:hi], y[lo:hi]
+    opt.zero_grad(set_to_none=True)
+    pred = y
+    if hi > lo:
+        loss, pred = model_loss(model, x, y, None if context is None else context[lo:hi], loss_fn)
+        (loss * (world_size * (hi - lo) / n)).backward()
+    distributed.average_gradients(model, world_size)
+    return x, y, pred
+
+
 def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seqs: list[Sequence],
                 keypoints_layout: Skeleton, skeleton: Skeleton, progress: bool = False,
                 writer=None, log=None) -> TrainResult:
@@ -169,10 +192,15 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
 
     With ``eval.epoch == 'best'`` the state of the epoch with the lowest validation MPJPE is kept
     (validation subjects are training subjects held out, never the test split).
+
+    In a process group of more than one process (data-parallel training, bench/engine/distributed.py)
+    each process trains on its share of every global batch with gradients averaged over the processes;
+    the curve is the global one and only rank 0 validates (and keeps the best state).
     """
     from bench.engine.evaluate import evaluate_sequences
 
     tc = cfg["train"]
+    rank, world_size = distributed.active()
     check_training(model, tc, cfg["model"]["name"])
     loss_fn = make_loss_fn(tc)
     batcher = make_batcher(model, train_seqs, keypoints_layout, skeleton, tc)
@@ -186,6 +214,8 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=epochs * len(batcher), unit="batch", leave=False, dynamic_ncols=True)
+    if world_size > 1:
+        distributed.broadcast_parameters(model)
     batch_time = step_time = 0.0
     for epoch in range(epochs):
         t0 = time.perf_counter()
@@ -196,9 +226,13 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
         for x, y, *ctx in batcher.batches(rng):
             ts = time.perf_counter()
             batch_time += ts - tb
-            loss, pred = model_loss(model, x, y, ctx[0] if ctx else None, loss_fn)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if world_size > 1:
+                x, y, pred = _distributed_backward(model, opt, x, y, ctx[0] if ctx else None, loss_fn,
+                                                   rank, world_size)
+            else:
+                loss, pred = model_loss(model, x, y, ctx[0] if ctx else None, loss_fn)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
             if tc["grad_clip"] > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), tc["grad_clip"])
             opt.step()
@@ -206,17 +240,21 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
                 max_norm()
             tb = time.perf_counter()
             step_time += tb - ts
-            with torch.no_grad():
-                err = torch.norm(pred - y, dim=-1).mean().item()
-            total += err * len(x)
-            count += len(x)
+            if len(x):
+                with torch.no_grad():
+                    err = torch.norm(pred - y, dim=-1).mean().item()
+                total += err * len(x)
+                count += len(x)
             if bar is not None:
                 bar.update(1)
-                bar.set_description(f"epoch {epoch + 1}/{epochs} train {1000 * total / count:.1f} mm")
+                bar.set_description(f"epoch {epoch + 1}/{epochs} train {1000 * total / max(count, 1):.1f} mm")
+        if world_size > 1:
+            total, count = distributed.all_sum([total, count])
+            distributed.average_bn_stats(model, world_size)
         lr = opt.param_groups[0]["lr"]
         row = {"epoch": epoch + 1, "train_mpjpe": 1000 * total / max(count, 1), "val_mpjpe": None,
                "lr": lr, "time_s": time.perf_counter() - t0}
-        if val_seqs:
+        if val_seqs and rank == 0:
             val = evaluate_sequences(model, val_seqs, cfg, keypoints_layout, skeleton,
                                      metrics=("mpjpe",), variant={})
             row["val_mpjpe"] = val["mpjpe"]
