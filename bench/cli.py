@@ -62,6 +62,11 @@ def _experiment_from_args(args) -> dict:
 def cmd_train(args) -> int:
     from bench.engine.run import run_experiment
 
+    if args.ddp or args.nproc is not None or args.backend is not None:
+        return _train_ddp(args)
+    from bench.engine import distributed
+    if distributed.under_torchrun():
+        raise BenchError("started by torchrun: add --ddp to train one experiment over its processes")
     cfg = _experiment_from_args(args)
     ckpt = args.checkpoint or str(RESULTS / "checkpoints" / f"{cfg['model']['name']}.pt")
     _print(f"training {cfg['model']['name']} {cfg['model']['options']} on {cfg['data']['dataset']} "
@@ -70,6 +75,92 @@ def cmd_train(args) -> int:
                          tb_dir=str(RESULTS / "tb"), checkpoint=ckpt)
     _print(_format_metrics(rec["metrics"][""]))
     _print(f"record: {Path(args.runs_dir) / 'adhoc' / 'adhoc' / (rec['id'] + '.json')}; checkpoint: {ckpt}")
+    return 0
+
+
+def _check_before_launch(cfg: dict) -> None:
+    """What a worker would reject, checked before torchrun starts (its failure report is long): the model
+    built on the meta device, the recipe, the data split and the model's joints against the dataset."""
+    import torch
+
+    from bench.engine.run import check_model_fits, get_dataset, split_sequences
+    from bench.engine.train import check_training
+    from bench.errors import ConfigError
+    from bench.registry import create_model
+
+    if cfg["run"]["kind"] == "profile":
+        raise ConfigError("run.kind=profile times the model in one process: drop --ddp")
+    with torch.device("meta"):
+        model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
+    check_training(model, cfg["train"], cfg["model"]["name"])
+    ds = get_dataset(cfg["data"])
+    split_sequences(ds, cfg["data"])
+    check_model_fits(model, ds)
+
+
+def _train_ddp(args) -> int:
+    """``bench train --ddp``: outside torchrun, check everything and start ``--nproc`` copies of this
+    command under torchrun; inside it (started by us or by the user's own ``torchrun -m bench.cli``), join
+    the process group and train (bench/engine/distributed.py). Only rank 0 prints."""
+    import os
+
+    from bench.config import parse_set
+    from bench.engine import distributed
+    from bench.errors import ConfigError
+
+    if not args.ddp:
+        raise ConfigError("--nproc and --backend go with --ddp (bench train MODEL --ddp --nproc N)")
+    backend = distributed.resolve_backend(args.backend or "auto")
+    if args.nproc is not None and args.nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
+    cfg = _experiment_from_args(args)
+    asked = parse_set(args.set).get("train.processes")  # valid: checked by _experiment_from_args
+    inside = distributed.under_torchrun()
+    if inside:
+        nproc = distributed.world()[1]
+        if args.nproc is not None and args.nproc != nproc:
+            raise ConfigError(f"--nproc {args.nproc} but torchrun started {nproc} processes")
+    else:
+        nproc = args.nproc or asked or 2
+    if asked is not None and asked != nproc:
+        raise ConfigError(f"train.processes={asked} but the run has {nproc} processes (--nproc {nproc}); "
+                          f"leave train.processes out, --ddp sets it")
+    cfg["train"]["processes"] = nproc
+    if not inside:
+        _check_before_launch(cfg)
+        argv = ["train", args.model]
+        for flag, value in (("--data", args.data), ("--source", args.source), ("--epochs", args.epochs),
+                            ("--seed", args.seed), ("--checkpoint", args.checkpoint)):
+            if value is not None:
+                argv += [flag, str(value)]
+        for item in args.set:
+            argv += ["--set", item]
+        # no --nproc: torchrun would take it for an abbreviation of its own --nproc-per-node (the
+        # workers read the count from torchrun's environment)
+        argv += ["--runs-dir", args.runs_dir, "--ddp", "--backend", backend]
+        return distributed.launch(argv, nproc)
+
+    import torch
+
+    from bench.engine.run import run_experiment
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", nproc))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    rank = distributed.world()[0]
+    say = _print if rank == 0 else None
+    ckpt = args.checkpoint or str(RESULTS / "checkpoints" / f"{cfg['model']['name']}.pt")
+    distributed.init(backend)
+    try:
+        if say:
+            say(f"training {cfg['model']['name']} {cfg['model']['options']} on {cfg['data']['dataset']} "
+                f"({cfg['data']['source']} 2D), {cfg['train']['epochs']} epochs, seed {cfg['seed']}, "
+                f"{nproc} processes ({backend}, torch threads per process: {torch.get_num_threads()})")
+        rec = run_experiment(cfg, runs_dir=args.runs_dir, progress=rank == 0 and sys.stderr.isatty(),
+                             log=say, tb_dir=str(RESULTS / "tb"), checkpoint=ckpt)
+    finally:
+        distributed.shutdown()
+    if say:
+        say(_format_metrics(rec["metrics"][""]))
+        say(f"record: {Path(args.runs_dir) / 'adhoc' / 'adhoc' / (rec['id'] + '.json')}; checkpoint: {ckpt}")
     return 0
 
 
@@ -230,6 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any config field, e.g. model.options.receptive_field=27 or train.lr=5e-4")
     s.add_argument("--checkpoint", help="where to save the weights (default results/checkpoints/MODEL.pt)")
     s.add_argument("--runs-dir", default=str(RESULTS / "runs"))
+    s.add_argument("--ddp", action="store_true",
+                   help="train this one experiment data-parallel over several processes (torchrun; "
+                        "sets train.processes, so the record is a separate one)")
+    s.add_argument("--nproc", type=int, help="processes of --ddp (default 2); under your own torchrun "
+                                              "leave it out (torchrun reads --nproc as its --nproc-per-node)")
+    s.add_argument("--backend", choices=["auto", "gloo", "nccl"],
+                   help="--ddp communication backend (auto = gloo: the engine trains on CPU)")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a checkpoint")

@@ -108,6 +108,10 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
                           {"seed": seed}, where=where)
             paper = resolve(protocol.base, cell, _for_model(paper_ov, model_name), overrides,
                             {"seed": seed}, where=where)
+            if cfg["train"]["processes"] > 1:  # one experiment over several processes: bench train --ddp
+                raise ConfigError(f"{where}: train.processes={cfg['train']['processes']}: a sweep trains each "
+                                  f"cell in one process (--jobs runs cells side by side); train one experiment "
+                                  f"over several processes with bench train MODEL --ddp --nproc N")
             key = repr((cfg["model"], cfg["train"]))
             if key not in checked:  # build once on the meta device: catches invalid option values
                 with torch.device("meta"):
