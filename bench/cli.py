@@ -204,7 +204,8 @@ def cmd_ablate(args) -> int:
 
     res = run_sweep(args.protocol, scale=args.scale, seeds=args.seeds, overrides=parse_set(args.set),
                     jobs=args.jobs, runs_dir=Path(args.runs_dir), formats=tuple(args.format),
-                    log=_print, progress=sys.stderr.isatty())
+                    log=_print, progress=sys.stderr.isatty(), launcher=args.launcher,
+                    address=args.address, cpus_per_cell=args.cpus_per_cell)
     _print(f"[{args.protocol}] {res.ran} run(s) trained, {res.skipped} skipped, {res.seconds:.0f} s")
     for p in res.outputs:
         _print(f"  wrote {p}")
@@ -344,7 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", default="quick", choices=["smoke", "quick", "paper"])
     s.add_argument("--seeds", type=int)
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    s.add_argument("--jobs", type=int, default=1, help="parallel processes (threads split among them)")
+    s.add_argument("--jobs", type=int, default=1,
+                   help="cells at once on this machine (threads split among them)")
+    s.add_argument("--launcher", default="local", choices=["local", "ray"],
+                   help="local: this process or a process pool (default); ray: Ray tasks")
+    s.add_argument("--address", metavar="HOST:PORT",
+                   help="with --launcher ray: an existing Ray cluster (default: start a local instance)")
+    s.add_argument("--cpus-per-cell", type=int, metavar="N",
+                   help="with --launcher ray: CPUs (= torch threads) per cell (default: cores // --jobs)")
     s.add_argument("--format", action="append", choices=["md", "latex", "csv"], default=None)
     s.add_argument("--runs-dir", default=str(RESULTS / "runs"))
     s.set_defaults(fn=cmd_ablate)

@@ -2,16 +2,14 @@
 
 Cells whose record already exists are skipped, so an interrupted sweep (Ctrl-C or kill -9) started
 again finishes the missing cells only and ends with the same table. Records are written atomically
-by the worker that finished the cell; nothing else is written until the table at the end.
+by the process that finished the cell (the local worker, or the Ray driver); nothing else is written until
+the table at the end. Where cells run is :mod:`bench.launchers`' business.
 """
 from __future__ import annotations
 
 import json
-import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from bench.config import diff, resolve
@@ -148,21 +146,15 @@ def reuse_record(job: Job, protocol: str, scale: str, runs_dir: Path) -> bool:
     return False
 
 
-def _worker(job: Job, protocol: str, scale: str, runs_dir: str, threads: int, tb_dir: str | None):
-    import torch
-
-    from bench.engine.run import run_experiment
-    torch.set_num_threads(threads)
-    rec = run_experiment(job.cfg, variants=job.variants, protocol=protocol, scale=scale,
-                         cell=job.cell, shrinks=job.shrinks, runs_dir=runs_dir, tb_dir=tb_dir)
-    return rec["id"], rec["wall_time_s"]
-
-
 def run_sweep(name: str, scale: str = "quick", seeds: int | None = None, overrides: dict | None = None,
               jobs: int = 1, runs_dir: Path = RESULTS / "runs", tables_dir: Path = RESULTS / "tables",
               plots_dir: Path = RESULTS / "plots", tb_dir: str | None = str(RESULTS / "tb"),
-              formats=("md",), log=print, progress: bool = True) -> SweepResult:
-    """Run the missing cells of protocol ``name`` and write its table (and plot)."""
+              formats=("md",), log=print, progress: bool = True, launcher: str = "local",
+              address: str | None = None, cpus_per_cell: int | None = None) -> SweepResult:
+    """Run the missing cells of protocol ``name`` (with ``launcher``, see :mod:`bench.launchers`) and
+    write its table (and plot)."""
+    from bench.launchers import Sweep, check_options, launch
+    check_options(launcher, jobs, address, cpus_per_cell)
     protocol = load_protocol(name)
     all_jobs = plan(protocol, scale, seeds, overrides, Path(runs_dir))
     todo = [j for j in all_jobs if not j.path.exists()]
@@ -172,40 +164,8 @@ def run_sweep(name: str, scale: str = "quick", seeds: int | None = None, overrid
     t0 = time.time()
     shared = f", {len(reused)} of them shared with other protocols" if reused else ""
     log(f"[{name}] {scale}: {len(all_jobs)} runs ({res.skipped} already done{shared}, {len(todo)} to run)")
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    if jobs > 1 and any(j.cfg["run"]["kind"] == "profile" for j in todo):
-        log(f"[{name}] profile runs are timed one at a time: --jobs {jobs} ignored")
-        jobs = 1
-    cores = os.cpu_count() or 1
-    threads = max(1, cores // jobs)
-    if jobs == 1:
-        import torch
-
-        from bench.engine.run import run_experiment
-        torch.set_num_threads(threads)
-        for i, job in enumerate(todo, 1):
-            tj = time.time()
-            run_experiment(job.cfg, variants=job.variants, protocol=name, scale=scale, cell=job.cell,
-                           shrinks=job.shrinks, runs_dir=runs_dir, tb_dir=tb_dir, progress=progress)
-            res.ran += 1
-            log(f"[{name}] {i}/{len(todo)} {job.label}: done in {time.time() - tj:.0f} s")
-    elif todo:
-        ctx = get_context("spawn")  # fork after torch's thread pool started can deadlock
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            pending = {pool.submit(_worker, j, name, scale, str(runs_dir), threads, tb_dir): j for j in todo}
-            try:
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        job = pending.pop(fut)
-                        _, secs = fut.result()
-                        res.ran += 1
-                        log(f"[{name}] {res.ran}/{len(todo)} {job.label}: done in {secs:.0f} s")
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+    sweep = Sweep(name, scale, Path(runs_dir), tb_dir, log, progress)
+    res.ran = launch(todo, sweep, launcher, jobs, address, cpus_per_cell)
     res.records = [r for r in load_records(runs_dir, name, scale) if r["id"] in {j.id for j in all_jobs}]
     _, res.outputs = write_outputs(protocol, res.records, scale, tables_dir, plots_dir, formats)
     res.seconds = time.time() - t0
