@@ -249,7 +249,7 @@ def cmd_profile(args) -> int:
 
     res = profile_model(args.model, _model_opts(args.set), device=args.device, batch_size=args.batch,
                         repeats=args.repeats, warmup=args.warmup, threads=args.threads,
-                        trace_dir=args.trace)
+                        trace_dir=args.trace, deterministic=args.deterministic)
     if args.eval_frames:
         from bench.profiling import eval_memory
         res["eval_memory"] = eval_memory(args.model, _model_opts(args.set), args.eval_frames,
@@ -375,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--warmup", type=int, default=3)
     s.add_argument("--threads", type=int)
     s.add_argument("--trace", metavar="DIR", help="write a torch.profiler trace for TensorBoard")
+    s.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=False,
+                   help="time with deterministic algorithms and cuDNN on (default: off, PyTorch's defaults)")
     s.add_argument("--eval-frames", type=int, action="append", metavar="N",
                    help="also measure the peak memory of evaluating an N-frame sequence (repeatable; one "
                         "fresh process per N)")

@@ -169,6 +169,8 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "profile.batch_size": (64, _int_min(1), "profile runs: windows per forward pass of the throughput timing"),
     "profile.warmup": (3, _int_min(0), "profile runs: untimed forward passes before each timing"),
     "profile.repeats": (10, _int_min(1), "profile runs: timed forward passes (median reported)"),
+    "profile.deterministic": (False, _bool, "profile runs: time with deterministic algorithms and cuDNN on "
+                                            "(true) or off (false, PyTorch's defaults); the record says which"),
 }
 SECTIONS = ("model", "data", "train", "eval", "run", "profile")
 
@@ -179,7 +181,7 @@ ADDED_LATER = ("train.lr_schedule", "train.lr_milestones", "train.lr_gamma", "tr
                "train.motion_loss.intervals", "train.motion_loss.operator", "train.motion_loss.weight",
                "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge", "train.lr_min",
                "run.kind", "profile.device", "profile.batch_size", "profile.warmup", "profile.repeats",
-               "train.processes")
+               "train.processes", "profile.deterministic")
 
 
 def defaults() -> dict:

@@ -208,8 +208,11 @@ def _write_trace(model: torch.nn.Module, x: torch.Tensor, dev: torch.device, tra
 def profile_model(name: str, options: dict | None = None, device: str = "cpu", batch_size: int = 64,
                   seq_len: int | None = None, warmup: int = 3, repeats: int = 10, threads: int | None = None,
                   trace_dir: str | None = None, variant: str | None = None, dtype: str = "float32",
-                  seed: int = 0) -> dict[str, Any]:
+                  seed: int = 0, deterministic: bool | None = None) -> dict[str, Any]:
     """Profile model ``name`` built with ``options``; see the module docstring for what is measured.
+
+    ``deterministic``: time with deterministic algorithms (and cuDNN) on or off, or leave the process's
+    setting (``None``); the result's ``determinism`` says what was in force during the timing.
 
     ``variant`` is a shortcut for ``options['variant']`` (models with several forward paths, such as
     ``videopose3d``: ``'auto'``, ``'dilated'``, ``'strided'``). Bad input raises ConfigError.
@@ -226,48 +229,52 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
     if threads is not None and threads < 1:
         raise ConfigError(f"threads={threads} must be at least 1")
 
+    from bench.engine.seed import determinism_flags, deterministic_mode
+
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
-    try:
-        torch.manual_seed(seed)
-        model = create_model(name, **options)
-        rf = int(getattr(model, "receptive_field", 1))
-        joints = int(model.num_joints_in)
-        features = int(getattr(model, "in_features", 2))
-        t_in = rf if seq_len is None else int(seq_len)
-        if t_in < rf:
-            raise ConfigError(f"seq_len={t_in} is shorter than the receptive field ({rf}) of {name!r}")
-        params = count_parameters(model)
-        reported = match_reported_params(name, options)
-        if reported["key"] is not None and reported["match"] != "exact" and params != reported["params"]:
-            # The options beyond the matching key change the architecture: no published count applies.
-            reported = {"key": None, "params": None,
-                        "match": f"none (nearest {reported['key']!r}; {reported['match']})"}
-        flops = flops_per_frame(model, (1, t_in, joints, features))
+    with deterministic_mode(deterministic):
+        try:
+            torch.manual_seed(seed)
+            model = create_model(name, **options)
+            rf = int(getattr(model, "receptive_field", 1))
+            joints = int(model.num_joints_in)
+            features = int(getattr(model, "in_features", 2))
+            t_in = rf if seq_len is None else int(seq_len)
+            if t_in < rf:
+                raise ConfigError(f"seq_len={t_in} is shorter than the receptive field ({rf}) of {name!r}")
+            params = count_parameters(model)
+            reported = match_reported_params(name, options)
+            if reported["key"] is not None and reported["match"] != "exact" and params != reported["params"]:
+                # The options beyond the matching key change the architecture: no published count applies.
+                reported = {"key": None, "params": None,
+                            "match": f"none (nearest {reported['key']!r}; {reported['match']})"}
+            flops = flops_per_frame(model, (1, t_in, joints, features))
 
-        model = model.to(device=dev, dtype=DTYPES[dtype]).eval()
-        gen = torch.Generator().manual_seed(seed)
+            model = model.to(device=dev, dtype=DTYPES[dtype]).eval()
+            gen = torch.Generator().manual_seed(seed)
 
-        def make_input(b: int) -> torch.Tensor:
-            return torch.randn(b, t_in, joints, features, generator=gen).to(dev, DTYPES[dtype])
+            def make_input(b: int) -> torch.Tensor:
+                return torch.randn(b, t_in, joints, features, generator=gen).to(dev, DTYPES[dtype])
 
-        with torch.inference_mode():
-            x1 = make_input(1)
-            out = model(x1)
-            out_frames = int(out.shape[1]) if out.dim() >= 4 else 1
-            latency = time_calls(lambda: model(x1), warmup, repeats, dev)
-            batch = None
-            if batch_size > 0:
-                xb = make_input(batch_size)
-                batch = time_calls(lambda: model(xb), warmup, repeats, dev)
-        traces: list[str] = []
-        if trace_dir:
-            xt = make_input(batch_size or 1)
-            traces = _write_trace(model, xt, dev, trace_dir, worker=f"{name}_T{t_in}_B{batch_size or 1}")
-        threads_used = torch.get_num_threads()
-    finally:
-        torch.set_num_threads(previous_threads)
+            with torch.inference_mode():
+                x1 = make_input(1)
+                out = model(x1)
+                out_frames = int(out.shape[1]) if out.dim() >= 4 else 1
+                latency = time_calls(lambda: model(x1), warmup, repeats, dev)
+                batch = None
+                if batch_size > 0:
+                    xb = make_input(batch_size)
+                    batch = time_calls(lambda: model(xb), warmup, repeats, dev)
+            traces: list[str] = []
+            if trace_dir:
+                xt = make_input(batch_size or 1)
+                traces = _write_trace(model, xt, dev, trace_dir, worker=f"{name}_T{t_in}_B{batch_size or 1}")
+            threads_used = torch.get_num_threads()
+            determinism = determinism_flags(dev)
+        finally:
+            torch.set_num_threads(previous_threads)
 
     forward_path = model.forward_path(t_in) if hasattr(model, "forward_path") else None
     eval_step = None
@@ -297,6 +304,7 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
         "batch_size": batch_size,
         "batch_ms": batch,
         "throughput_fps": None if batch is None else batch_size * out_frames / (batch["median"] / 1000.0),
+        "determinism": determinism,
         "warmup": warmup,
         "repeats": repeats,
         "dtype": dtype,
@@ -416,6 +424,11 @@ def format_profile(result: dict[str, Any]) -> str:
         ("torch", result["torch_version"]),
         ("warm-up / repeats", f"{result['warmup']} / {result['repeats']}"),
     ]
+    det = result.get("determinism")
+    if det:
+        extra = "".join(f", {k} {det[k]}" for k in ("cudnn_benchmark", "tf32_matmul", "cublas_workspace_config")
+                        if k in det and (k != "cudnn_benchmark" or det.get("device")))
+        rows.append(("deterministic algorithms", f"{'on' if det['deterministic_algorithms'] else 'off'}{extra}"))
     if result.get("trace_files"):
         rows.append(("trace", f"{result['trace_dir']} (tensorboard --logdir {result['trace_dir']})"))
     width = max(len(k) for k, _ in rows)

@@ -9,6 +9,9 @@ FLOPs per output frame, and times forward passes under ``torch.inference_mode`` 
   models evaluated with a window every ``eval_step`` frames: the window's time divided by that step).
 * ``throughput_fps``: output frames per second with ``profile.batch_size`` windows per forward pass.
 
+``determinism`` records the deterministic-algorithm and cuDNN settings in force while timing, set by
+``profile.deterministic`` (and on CUDA the TF32 and cuBLAS-workspace settings too).
+
 ``params`` and ``flops_per_frame`` sit at the record's top level (valid for every variant), like a training
 run's ``params``. The sweep runs profile cells one after another in one process (never in parallel), so the
 models of one table are timed on one device under the same conditions.
@@ -36,7 +39,6 @@ def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, s
                        runs_dir: str | os.PathLike = "results/runs") -> dict:
     """Profile the model of the resolved config ``cfg``; write and return its run record."""
     from bench.engine.run import git_revision, machine_info
-    from bench.engine.seed import determinism_flags
     from bench.profiling import profile_model
 
     t0 = time.time()
@@ -44,7 +46,8 @@ def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, s
     device = profile_device(pc["device"])
     result = profile_model(cfg["model"]["name"], dict(cfg["model"]["options"]), device=device,
                            batch_size=pc["batch_size"], warmup=pc["warmup"], repeats=pc["repeats"],
-                           threads=torch.get_num_threads(), seed=cfg["seed"])
+                           threads=torch.get_num_threads(), seed=cfg["seed"],
+                           deterministic=pc["deterministic"])
     per_frame = result["latency_per_frame_eval_ms"] or result["latency_per_frame_ms"]
     metrics = {"ms_per_frame": per_frame, "throughput_fps": result["throughput_fps"],
                "latency_ms": result["latency_ms"]["median"], "batch_ms": result["batch_ms"]["median"]}
@@ -59,7 +62,7 @@ def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, s
                                            "latency_ms", "batch_ms")},
         "timing": {}, "wall_time_s": time.time() - t0, "machine": machine_info(),
         "versions": {"torch": torch.__version__, "numpy": np.__version__},
-        "determinism": determinism_flags(), "git": git_revision(), "shrinks": shrinks or [],
+        "determinism": result["determinism"], "git": git_revision(), "shrinks": shrinks or [],
         "dataset": None,
     }
     write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)

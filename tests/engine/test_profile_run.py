@@ -46,3 +46,39 @@ def test_profile_options_are_validated():
         resolve({"profile.repeats": 0})
     assert profile_device("cpu") == "cpu"
     assert profile_device("auto") in ("cpu", "cuda")
+
+
+def test_profile_record_says_whether_deterministic_algorithms_were_on_whatever_ran_before(tmp_path):
+    """A sweep process that trained a cell (seed_everything turns deterministic algorithms on) and then
+    profiles one must not time, or record, the inherited setting: profile.deterministic decides."""
+    import torch
+
+    from bench.engine.seed import seed_everything
+
+    seed_everything(0)  # what a training cell earlier in the same process leaves behind
+    assert torch.are_deterministic_algorithms_enabled()
+    off = run_experiment(resolve(TINY), protocol="toy.latency", scale="smoke", runs_dir=tmp_path)
+    on = run_experiment(resolve({**TINY, "profile.deterministic": True}), protocol="toy.latency",
+                        scale="smoke", runs_dir=tmp_path)
+    assert off["determinism"]["deterministic_algorithms"] is False
+    assert off["determinism"]["cudnn_deterministic"] is False
+    assert on["determinism"]["deterministic_algorithms"] is True and on["id"] != off["id"]
+    assert torch.are_deterministic_algorithms_enabled()  # the process's own setting is restored
+
+
+def test_cuda_determinism_flags_name_every_source_of_gpu_nondeterminism(monkeypatch):
+    """What a GPU record carries (the flags are readable on a CPU-only build too)."""
+    import torch
+
+    from bench.engine.seed import determinism_flags, deterministic_mode
+
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    with deterministic_mode(True):
+        flags = determinism_flags("cuda:0")
+        assert flags["deterministic_algorithms"] and flags["cudnn_deterministic"] and not flags["cudnn_benchmark"]
+    assert flags["device"] == "cuda:0" and flags["cublas_workspace_config"] == ":16:8"
+    assert flags["tf32_matmul"] == torch.backends.cuda.matmul.allow_tf32 and "cudnn" in flags and "cuda" in flags
+    assert "device" not in determinism_flags("cpu")  # CPU records keep their old keys
+    before = torch.are_deterministic_algorithms_enabled()
+    with deterministic_mode(None):  # leaves the process alone
+        assert torch.are_deterministic_algorithms_enabled() is before
