@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job. `./run_all.sh` installs what is missing, runs every protocol at quick scale on the
 # bundled stand-in data and writes tables, plots and an index. `./run_all.sh test` runs the tests.
-# Other scales: SCALE=smoke ./run_all.sh ; parallel processes: JOBS=2 ./run_all.sh
+# Other scales: SCALE=smoke ./run_all.sh ; parallel processes: JOBS=2 ./run_all.sh ;
+# some protocols only: PROTOCOLS="dgnet.k ugcn.h36m" ./run_all.sh . Interrupted at any point, it
+# resumes: finished cells are kept and skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,7 +24,7 @@ setup() {
      || ! command -v bench >/dev/null 2>&1; then
     echo "[setup] installing the harness and its dependencies"
     "$PY" -m pip install -q -e ".$1"
-  elif [ -n "$1" ] && ! "$PY" -c "import pytest" >/dev/null 2>&1; then
+  elif [ -n "$1" ] && ! "$PY" -c "import pytest, ray" >/dev/null 2>&1; then
     "$PY" -m pip install -q -e ".$1"
   fi
 }
@@ -41,7 +43,11 @@ setup ""
 SCALE=${SCALE:-quick}
 JOBS=${JOBS:-1}
 start=$(date +%s)
-mapfile -t protocols < <("$PY" -c "from bench.protocols import list_protocols; print('\n'.join(list_protocols()))")
+if [ -n "${PROTOCOLS:-}" ]; then
+  read -r -a protocols <<< "$PROTOCOLS"
+else
+  mapfile -t protocols < <("$PY" -c "from bench.protocols import list_protocols; print('\n'.join(list_protocols()))")
+fi
 echo "[run_all] ${#protocols[@]} protocol(s) at scale '$SCALE': ${protocols[*]}"
 i=0
 for p in "${protocols[@]}"; do
