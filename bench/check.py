@@ -15,6 +15,7 @@ import yaml
 
 from bench.config import resolve
 from bench.errors import ConfigError, DataError
+from bench.yamlio import load as load_yaml
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "results" / "golden"
 _KEYS = {"model", "description", "experiment", "expected", "tolerance_mm"}
@@ -23,7 +24,7 @@ FLOPS_RTOL = 0.01  # FLOPs per frame may move this much (relative) before the ch
 
 def load_golden(path: Path) -> dict:
     try:
-        g = yaml.safe_load(path.read_text())
+        g = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise DataError(f"{path}: unreadable golden entry ({e})") from None
     if not isinstance(g, dict):

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import yaml
 
 from bench.errors import ConfigError
+from bench.yamlio import load as load_yaml
 
 # Each leaf: (default, validator, doc). Validators return an error string or None.
 
@@ -259,7 +260,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         if not eq or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         try:
-            out[key.strip()] = yaml.safe_load(raw)
+            out[key.strip()] = load_yaml(raw)
         except yaml.YAMLError:
             raise ConfigError(f"--set {key}: cannot parse value {raw!r}") from None
     return out

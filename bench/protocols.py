@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from bench.errors import ConfigError
+from bench.yamlio import load as load_yaml
 
 PROTOCOLS_DIR = Path(__file__).resolve().parent.parent / "protocols"
 SCALES = ("smoke", "quick", "paper")
@@ -119,7 +120,7 @@ def load_protocol(name: str, root: Path = PROTOCOLS_DIR) -> Protocol:
         known = list_protocols(root)
         raise ConfigError(f"unknown protocol {name!r} (no {path}); known: {', '.join(known) or 'none'}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(raw, dict):

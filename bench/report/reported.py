@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from bench.errors import ConfigError, DataError
+from bench.yamlio import load as load_yaml
 
 REPORTED_DIR = Path(__file__).resolve().parent.parent.parent / "results" / "reported"
 SCHEMA = 1
@@ -93,7 +94,7 @@ def load_reported(paper: str, root: str | Path = REPORTED_DIR) -> dict:
         raise ConfigError(f"no reported numbers for paper {paper!r} (no {path}); "
                           f"known: {', '.join(known) or 'none'}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except yaml.YAMLError as e:
         raise DataError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
     return parse_reported(raw, paper, str(path))

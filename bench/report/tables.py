@@ -27,6 +27,7 @@ from bench.errors import BenchError, ConfigError
 from bench.protocols import Protocol, variant_key
 from bench.records import write_text_atomic
 from bench.report.reported import ReportedTable, get_path, match_cell, same_value
+from bench.yamlio import load as load_yaml
 
 METRIC_NAMES = {
     "mpjpe": "MPJPE (P1, mm)",
@@ -232,7 +233,7 @@ def _parse_variant_key(key: str) -> dict:
     for part in filter(None, key.split(",")):
         k, _, v = part.partition("=")
         try:
-            out[k] = yaml.safe_load(v)
+            out[k] = load_yaml(v)
         except yaml.YAMLError:
             out[k] = v
     return out
