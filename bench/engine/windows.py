@@ -116,9 +116,18 @@ class WindowBatcher:
         self.tstarts = np.concatenate(tstarts)[::window_stride]
         self.in_len = receptive_field + out_frames - 1
 
-    def __len__(self) -> int:
+    def batch_bounds(self) -> list[tuple[int, int]]:
+        """(start, stop) of each batch in an epoch's window order. When every window gives one output
+        frame, a last batch of a single window joins the batch before it: BatchNorm cannot normalise one
+        value per channel (training would stop with an error), and no other case is changed."""
         n = len(self.starts) * (2 if self.flip else 1)
-        return (n + self.batch_size - 1) // self.batch_size
+        bounds = [(b, min(b + self.batch_size, n)) for b in range(0, n, self.batch_size)]
+        if len(bounds) > 1 and self.out_frames == 1 and bounds[-1][1] - bounds[-1][0] == 1:
+            bounds[-2:] = [(bounds[-2][0], n)]
+        return bounds
+
+    def __len__(self) -> int:
+        return len(self.batch_bounds())
 
     @property
     def num_windows(self) -> int:
@@ -133,8 +142,8 @@ class WindowBatcher:
         out_ar = torch.arange(self.out_frames)
         starts = torch.from_numpy(self.starts)
         tstarts = torch.from_numpy(self.tstarts)
-        for b in range(0, len(order), self.batch_size):
-            sel = torch.from_numpy(order[b:b + self.batch_size])
+        for lo, hi in self.batch_bounds():
+            sel = torch.from_numpy(order[lo:hi])
             flipped = sel >= n
             idx = torch.where(flipped, sel - n, sel)
             x = self.inputs[(starts[idx][:, None] + in_ar).reshape(-1)]

@@ -84,6 +84,28 @@ def test_prediction_matches_window_by_window(tiny_data):
             assert np.allclose(whole[t], one, atol=1e-5)
 
 
+def test_a_last_batch_of_one_window_joins_the_batch_before_it(tiny_data, tmp_path):
+    """BatchNorm cannot train on one window with one output frame: such a batch is merged, every window
+    still seen once per epoch; training with that batch size runs instead of stopping with an error."""
+    ds = load_dataset(f"standin:{tiny_data}")
+    seqs = ds.sequences(["S1"], cameras=[0])[:1]
+    n = 2 * len(seqs[0])  # windows with flip
+    b = WindowBatcher(seqs, 3, 0, H36M_17, H36M_17, batch_size=n - 1, flip=True)
+    batches = list(b.batches(np.random.RandomState(0)))
+    assert [len(x) for x, _ in batches] == [n] and len(b) == 1  # not [n - 1, 1]
+    b.batch_size = n - 2
+    assert [len(x) for x, _ in b.batches(np.random.RandomState(0))] == [n - 2, 2] and len(b) == 2
+    seq2seq = WindowBatcher(seqs, 1, 0, H36M_17, H36M_17, batch_size=b.batch_size, flip=True, out_frames=5,
+                            step=1)  # several output frames per window: BatchNorm copes, nothing merged
+    m = len(seq2seq.starts) * 2  # windows with flip
+    seq2seq.batch_size = m - 1
+    assert [len(x) for x, _ in seq2seq.batches(np.random.RandomState(0))] == [m - 1, 1]
+    cfg = tiny_cfg(tiny_data, **{"train.epochs": 1})
+    windows = run_experiment(cfg, runs_dir=tmp_path / "probe")["train_windows"]  # flips included
+    rec = run_experiment(resolve(cfg, {"train.batch_size": windows - 1}), runs_dir=tmp_path)
+    assert rec["metrics"][""]["mpjpe"] > 0
+
+
 def test_same_seed_gives_identical_metrics_and_record(tiny_data, tmp_path):
     cfg = tiny_cfg(tiny_data)
     r1 = run_experiment(cfg, runs_dir=tmp_path / "a")
