@@ -107,6 +107,7 @@ def test_killing_a_ray_worker_mid_sweep_loses_and_duplicates_no_cell(tmp_path):
 
 
 @needs_ray
+@pytest.mark.slow  # 16-18 s; the CI budget is tight (run with -m slow)
 def test_ray_sweep_on_an_existing_cluster(tmp_path):
     """``ray start --head`` as the "existing cluster"; the harness's code and bundled data are shipped
     to it (runtime_env py_modules), and the records land here."""
