@@ -54,6 +54,8 @@ def _experiment_from_args(args) -> dict:
         partial["data.source"] = args.source
     if args.epochs:
         partial["train.epochs"] = args.epochs
+    if getattr(args, "device", None):
+        partial["train.device"] = args.device
     if args.seed is not None:
         partial["seed"] = args.seed
     return resolve(partial, parse_set(args.set), where="command line")
@@ -69,8 +71,9 @@ def cmd_train(args) -> int:
         raise BenchError("started by torchrun: add --ddp to train one experiment over its processes")
     cfg = _experiment_from_args(args)
     ckpt = args.checkpoint or str(RESULTS / "checkpoints" / f"{cfg['model']['name']}.pt")
+    device = "" if cfg["train"]["device"] == "cpu" else f", train.device={cfg['train']['device']}"
     _print(f"training {cfg['model']['name']} {cfg['model']['options']} on {cfg['data']['dataset']} "
-           f"({cfg['data']['source']} 2D), {cfg['train']['epochs']} epochs, seed {cfg['seed']}")
+           f"({cfg['data']['source']} 2D), {cfg['train']['epochs']} epochs, seed {cfg['seed']}{device}")
     rec = run_experiment(cfg, runs_dir=args.runs_dir, progress=sys.stderr.isatty(), log=_print,
                          tb_dir=str(RESULTS / "tb"), checkpoint=ckpt)
     _print(_format_metrics(rec["metrics"][""]))
@@ -110,7 +113,6 @@ def _train_ddp(args) -> int:
 
     if not args.ddp:
         raise ConfigError("--nproc and --backend go with --ddp (bench train MODEL --ddp --nproc N)")
-    backend = distributed.resolve_backend(args.backend or "auto")
     if args.nproc is not None and args.nproc < 1:
         raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
     cfg = _experiment_from_args(args)
@@ -126,11 +128,16 @@ def _train_ddp(args) -> int:
         raise ConfigError(f"train.processes={asked} but the run has {nproc} processes (--nproc {nproc}); "
                           f"leave train.processes out, --ddp sets it")
     cfg["train"]["processes"] = nproc
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", nproc))
+    from bench.engine.device import training_device
+    training_device(cfg["train"]["device"])  # a missing GPU is the first thing to say
+    backend = distributed.resolve_backend(args.backend or "auto", cfg["train"]["device"], local)
     if not inside:
         _check_before_launch(cfg)
         argv = ["train", args.model]
         for flag, value in (("--data", args.data), ("--source", args.source), ("--epochs", args.epochs),
-                            ("--seed", args.seed), ("--checkpoint", args.checkpoint)):
+                            ("--seed", args.seed), ("--checkpoint", args.checkpoint),
+                            ("--device", args.device)):
             if value is not None:
                 argv += [flag, str(value)]
         for item in args.set:
@@ -143,7 +150,6 @@ def _train_ddp(args) -> int:
     import torch
 
     from bench.engine.run import run_experiment
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", nproc))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
     rank = distributed.world()[0]
     say = _print if rank == 0 else None
@@ -327,8 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "sets train.processes, so the record is a separate one)")
     s.add_argument("--nproc", type=int, help="processes of --ddp (default 2); under your own torchrun "
                                               "leave it out (torchrun reads --nproc as its --nproc-per-node)")
+    s.add_argument("--device", help="train.device: cpu (default, the reference), cuda, cuda:N or auto")
     s.add_argument("--backend", choices=["auto", "gloo", "nccl"],
-                   help="--ddp communication backend (auto = gloo: the engine trains on CPU)")
+                   help="--ddp communication backend (auto: nccl when training on CUDA with a GPU per "
+                        "process, else gloo)")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a checkpoint")

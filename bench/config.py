@@ -11,6 +11,7 @@ import copy
 import difflib
 import hashlib
 import json
+import re
 from typing import Any, Callable
 
 import yaml
@@ -47,6 +48,11 @@ def _bool(v):
 
 def _str(v):
     return None if isinstance(v, str) and v else "a non-empty string"
+
+
+def _device(v):
+    ok = isinstance(v, str) and (v in ("cpu", "cuda", "auto") or re.fullmatch(r"cuda:\d+", v) is not None)
+    return None if ok else "cpu, cuda, cuda:N or auto"
 
 
 def _opt_str_list(v):
@@ -116,6 +122,9 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "train.grad_clip": (0.0, _num_min(0), "clip gradient norm (0 = off)"),
     "train.processes": (1, _int_min(1), "processes training this one experiment data-parallel "
                                         "(bench train --ddp --nproc N sets it; part of the experiment id)"),
+    "train.device": ("cpu", _device, "where the experiment trains and is evaluated: cpu (the reference; CPU "
+                                     "runs repeat bit for bit), cuda, cuda:N, or auto (cuda when available); "
+                                     "under --ddp a plain cuda is each process's own GPU"),
     "train.loss": ("mpjpe", _choice("mpjpe", "mse"), "training loss on root-relative 3D"),
     "train.lr_schedule": ("exponential", _choice("exponential", "step", "cosine"),
                           "exponential: lr x lr_decay after every epoch; step: lr x lr_gamma after each epoch "
@@ -182,7 +191,7 @@ ADDED_LATER = ("train.lr_schedule", "train.lr_milestones", "train.lr_gamma", "tr
                "train.motion_loss.intervals", "train.motion_loss.operator", "train.motion_loss.weight",
                "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge", "train.lr_min",
                "run.kind", "profile.device", "profile.batch_size", "profile.warmup", "profile.repeats",
-               "train.processes", "profile.deterministic")
+               "train.processes", "profile.deterministic", "train.device")
 
 
 def defaults() -> dict:

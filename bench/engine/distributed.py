@@ -21,15 +21,19 @@ Why the result is not bit-for-bit single-process training:
 * BatchNorm: in training mode each process normalises its share with the share's own batch statistics
   (the single-process run uses the whole batch's). ``torch.nn.SyncBatchNorm`` would fix that, but it
   only runs on CUDA (or a privateuse1 device): on CPU its forward raises "SyncBatchNorm expected input
-  tensor to be on GPU" (torch 2.13), so there is no ``--sync-bn``. The running statistics are averaged
-  over the processes after every epoch (:func:`average_bn_stats`; the running averages are linear in the
-  batch statistics, so this is the running average of the per-share statistics averaged over the
-  processes), which leaves every process with the same model for validation and evaluation.
+  tensor to be on GPU" (torch 2.13). CPU and GPU runs share one code path, so there is no
+  ``--sync-bn``, not even on CUDA: a GPU run's BatchNorm means what a CPU run's does. The running
+  statistics are averaged over the processes after every epoch (:func:`average_bn_stats`; the running
+  averages are linear in the batch statistics, so this is the running average of the per-share
+  statistics averaged over the processes), which leaves every process with the same model for
+  validation and evaluation.
 * Dropout draws other masks (each process draws for its share only).
 * Floating-point sums are taken in another order (per share, then across processes).
 
-The training engine runs on CPU (no tensor is ever moved to a GPU), so the backend is gloo; nccl needs
-CUDA tensors and is refused with a ConfigError until the engine can train on a GPU.
+Backends: ``gloo`` works with CPU and CUDA tensors, ``nccl`` with CUDA tensors only and with one GPU per
+process (NCCL refuses two ranks on one GPU). ``auto`` takes nccl when the experiment trains on CUDA
+(``train.device``) and the machine has a GPU for every local process, else gloo. On CUDA each process
+uses its own GPU, ``cuda:(LOCAL_RANK mod GPUs)`` (bench/engine/device.py).
 """
 from __future__ import annotations
 
@@ -62,24 +66,41 @@ def active() -> tuple[int, int]:
     return 0, 1
 
 
-def resolve_backend(backend: str) -> str:
-    """``auto`` -> gloo; ``nccl`` is refused (the training engine runs on CPU)."""
+def resolve_backend(backend: str, device: str = "cpu", nproc: int = 1) -> str:
+    """The backend for ``nproc`` local processes training on ``train.device`` = ``device``: ``auto`` ->
+    nccl on CUDA with a GPU for every process, else gloo; an explicit choice is checked (ConfigError)."""
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    on_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    gpus = torch.cuda.device_count() if on_cuda else 0
     if backend == "nccl":
-        raise ConfigError("--backend nccl needs training on CUDA tensors, but the training engine runs on "
-                          "CPU (it never moves the model to a GPU); use --backend gloo (or auto)")
+        if not on_cuda:
+            raise ConfigError(f"--backend nccl needs CUDA tensors but train.device={device} trains on CPU; "
+                              f"use --backend gloo (or auto), or --device cuda")
+        if device.startswith("cuda:") and nproc > 1:
+            raise ConfigError(f"--backend nccl needs one GPU per process, but train.device={device} puts all "
+                              f"{nproc} on one; use train.device=cuda (each process its own GPU)")
+        if nproc > gpus:
+            raise ConfigError(f"--backend nccl needs one GPU per process: {nproc} processes but {gpus} "
+                              f"GPU(s) here; use --backend gloo (or auto), which can share a GPU")
+        return "nccl"
+    if backend == "auto" and on_cuda and not device.startswith("cuda:") and nproc <= gpus:
+        return "nccl"
     return "gloo"
 
 
-def init(backend: str = "auto") -> str:
-    """Join torchrun's process group (env:// rendezvous); returns the backend used."""
-    name = resolve_backend(backend)
+def init(backend: str = "gloo") -> str:
+    """Join torchrun's process group (env:// rendezvous) with ``backend`` (already resolved); returns it."""
+    if backend not in ("gloo", "nccl"):
+        raise ValueError(f"init needs a resolved backend (gloo or nccl), got {backend!r}")
     if not torch.distributed.is_available():
         raise ConfigError("this torch build has no torch.distributed; --ddp is not available")
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend=name)
-    return name
+        if backend == "nccl":
+            # bind the process to its GPU first: NCCL picks its device from the current one
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+        torch.distributed.init_process_group(backend=backend)
+    return backend
 
 
 def shutdown() -> None:
@@ -109,9 +130,11 @@ def average_gradients(model: nn.Module, world_size: int | None = None) -> None:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return
-    parts = [p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=p.dtype)
+    parts = [p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=p.dtype,
+                                                                        device=p.device)
              for p in params]
-    flags = torch.tensor([float(p.grad is not None) for p in params], dtype=parts[0].dtype)
+    flags = torch.tensor([float(p.grad is not None) for p in params], dtype=parts[0].dtype,
+                         device=parts[0].device)
     buf = torch.cat(parts + [flags])
     torch.distributed.all_reduce(buf)
     total = sum(p.numel() for p in params)
@@ -157,9 +180,14 @@ def average_bn_stats(model: nn.Module, world_size: int | None = None) -> None:
 
 def all_sum(values: list[float]) -> list[float]:
     """Element-wise sum of a few numbers over the processes (float64)."""
-    buf = torch.tensor(values, dtype=torch.float64)
+    dev = torch.device("cuda", torch.cuda.current_device()) if _backend() == "nccl" else "cpu"
+    buf = torch.tensor(values, dtype=torch.float64, device=dev)  # nccl reduces CUDA tensors only
     torch.distributed.all_reduce(buf)
     return buf.tolist()
+
+
+def _backend() -> str:
+    return torch.distributed.get_backend() if torch.distributed.is_initialized() else "gloo"
 
 
 def launch(argv: list[str], nproc: int) -> int:

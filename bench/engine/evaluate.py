@@ -21,6 +21,7 @@ from torch import nn
 
 from bench import metrics as M
 from bench.data.dataset import Sequence
+from bench.engine.device import model_device
 from bench.engine.windows import flip_context, flip_pose, pad_sequence, root_relative, sequence_context
 from bench.skeleton import Skeleton
 
@@ -94,15 +95,16 @@ def predict_seq2seq(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_per
     count = torch.zeros(frames)
     per_batch = max(1, batch_frames // t)
     ar = torch.arange(t)
+    dev = model_device(model)  # windows are cut in host memory; the merge sums stay there too
     for chunk, w in window_weights(window_starts(frames, t, step), frames, t, merge, per_batch):
         idx = (torch.from_numpy(chunk)[:, None] + ar).reshape(-1)
         w = torch.from_numpy(w).reshape(-1)
-        xw = x[:, idx].reshape(copies * len(idx) // t, t, *x.shape[2:])
+        xw = x[:, idx].reshape(copies * len(idx) // t, t, *x.shape[2:]).to(dev)
         if ctx is None:
             y = model(xw)
         else:
-            y = model(xw, ctx[:, idx].reshape(copies * len(idx) // t, t, -1))
-        y = y.reshape(copies, len(idx), *y.shape[2:]) * w[None, :, None, None]
+            y = model(xw, ctx[:, idx].reshape(copies * len(idx) // t, t, -1).to(dev))
+        y = y.cpu().reshape(copies, len(idx), *y.shape[2:]) * w[None, :, None, None]
         total.index_add_(1, idx, y)
         count.index_add_(0, idx, w)
     y = total / count[None, :, None, None]
@@ -135,12 +137,14 @@ def predict_sequence(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_pe
         c = torch.from_numpy(pad_sequence(context[:, None], rf, shift)[:, 0])[None]
         c = torch.cat([c, flip_context(c)]) if flip else c
     outs = []
+    dev = model_device(model)
     for s in range(0, n, batch_frames):
         e = min(n, s + batch_frames)
+        xs = x[:, s:e + rf - 1].to(dev)
         if c is None:
-            outs.append(model(x[:, s:e + rf - 1]))
+            outs.append(model(xs).cpu())
         else:
-            outs.append(model(x[:, s:e + rf - 1], c[:, s:e + rf - 1]))
+            outs.append(model(xs, c[:, s:e + rf - 1].to(dev)).cpu())
     y = torch.cat(outs, dim=1)
     assert y.shape[1] == n, f"model returned {y.shape[1]} frames for {n}"
     if flip:

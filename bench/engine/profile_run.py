@@ -24,6 +24,8 @@ import time
 import numpy as np
 import torch
 
+from bench.errors import ConfigError
+
 from bench.records import SCHEMA, record_path, write_json_atomic
 
 
@@ -31,6 +33,9 @@ def profile_device(setting: str) -> str:
     """``profile.device`` -> a device string for the profiler (``auto``: cuda when available)."""
     if setting == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"profile.device={setting} but CUDA is not available here (torch "
+                          f"{torch.__version__}); use profile.device=cpu or auto")
     return setting
 
 

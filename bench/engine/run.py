@@ -14,6 +14,7 @@ import torch
 from bench.config import config_hash, hash_view, set_dotted
 from bench.data.dataset import PoseDataset, load_dataset
 from bench.engine import distributed
+from bench.engine.device import training_device
 from bench.engine.evaluate import evaluate_sequences
 from bench.engine.seed import determinism_flags, seed_everything
 from bench.engine.train import train_model
@@ -56,13 +57,17 @@ def split_sequences(ds: PoseDataset, data_cfg: dict):
             ds.sequences(test, **kw))
 
 
-def machine_info() -> dict:
+def machine_info(device: torch.device | None = None) -> dict:
+    """The host, CPU, Python and platform; with ``device``, also the device the run trained on."""
     from bench.profiling import device_name
 
     info = {"host": platform.node(), "cpu": device_name(torch.device("cpu")), "cores": os.cpu_count(),
             "python": platform.python_version(), "platform": platform.platform()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+    if device is not None:
+        info["device"] = str(device)
+        info["device_name"] = device_name(device)
     return info
 
 
@@ -126,6 +131,8 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
     train_seqs, val_seqs, test_seqs = split_sequences(ds, cfg["data"])
     model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
     check_model_fits(model, ds)
+    device = training_device(cfg["train"].get("device", "cpu"))
+    model.to(device)
     writer = None
     if tb_dir and rank == 0:
         from torch.utils.tensorboard import SummaryWriter
@@ -157,13 +164,13 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
         "train_windows": result.num_windows,
         "timing": {"batch_build_s": result.batch_time_s, "step_s": result.step_time_s,
                    "batch_build_fraction": result.batch_time_s / steps if steps else None},
-        "wall_time_s": time.time() - t0, "machine": machine_info(),
+        "wall_time_s": time.time() - t0, "machine": machine_info(device),
         "versions": {"torch": torch.__version__, "numpy": np.__version__},
-        "determinism": determinism_flags(), "git": git_revision(), "shrinks": shrinks or [],
+        "determinism": determinism_flags(device), "git": git_revision(), "shrinks": shrinks or [],
         "dataset": {"name": ds.name, "path": ds.path, "notes": ds.notes,
                     "train_sequences": len(train_seqs), "test_sequences": len(test_seqs)},
     }
-    if world_size > 1:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():  # --ddp, any --nproc
         record["distributed"] = {"world_size": world_size, "backend": torch.distributed.get_backend()}
     write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)
     return record

@@ -24,6 +24,7 @@ from torch import nn
 
 from bench.data.dataset import Sequence
 from bench.engine import distributed
+from bench.engine.device import model_device, to_device
 from bench.engine.optim import ranger
 from bench.models.tcn_common import set_bn_momentum as _set_all_bn_momentum
 from bench.engine.windows import WindowBatcher
@@ -210,6 +211,7 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
     best = math.inf
     epochs = tc["epochs"]
     max_norm = getattr(model, "apply_max_norm", None)
+    dev = model_device(model)  # batches are drawn in host memory and copied there (bench/engine/device.py)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -224,13 +226,13 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
         total, count = 0.0, 0
         tb = time.perf_counter()
         for x, y, *ctx in batcher.batches(rng):
+            x, y, c = to_device(dev, x, y, ctx[0] if ctx else None)
             ts = time.perf_counter()
             batch_time += ts - tb
             if world_size > 1:
-                x, y, pred = _distributed_backward(model, opt, x, y, ctx[0] if ctx else None, loss_fn,
-                                                   rank, world_size)
+                x, y, pred = _distributed_backward(model, opt, x, y, c, loss_fn, rank, world_size)
             else:
-                loss, pred = model_loss(model, x, y, ctx[0] if ctx else None, loss_fn)
+                loss, pred = model_loss(model, x, y, c, loss_fn)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             if tc["grad_clip"] > 0:

@@ -147,7 +147,7 @@ def _no_launch(*_):
 @pytest.mark.parametrize("argv, needle", [
     (["train", "nosuchmodel", "--ddp"], "unknown model 'nosuchmodel'"),
     (["train", "videopose3d", "--ddp", "--set", "model.options.widht=3"], "unknown option(s) widht"),
-    (["train", "videopose3d", "--ddp", "--backend", "nccl"], "training engine runs on CPU"),
+    (["train", "videopose3d", "--ddp", "--backend", "nccl"], "needs CUDA tensors but train.device=cpu"),
     (["train", "videopose3d", "--ddp", "--nproc", "0"], "--nproc must be >= 1"),
     (["train", "videopose3d", "--nproc", "2"], "go with --ddp"),
     (["train", "videopose3d", "--ddp", "--nproc", "2", "--set", "train.processes=3"],
