@@ -109,6 +109,7 @@ def _train_ddp(args) -> int:
 
     from bench.config import parse_set
     from bench.engine import distributed
+    from bench.engine.device import training_device
     from bench.errors import ConfigError
 
     if not args.ddp:
@@ -129,7 +130,6 @@ def _train_ddp(args) -> int:
                           f"leave train.processes out, --ddp sets it")
     cfg["train"]["processes"] = nproc
     local = int(os.environ.get("LOCAL_WORLD_SIZE", nproc))
-    from bench.engine.device import training_device
     training_device(cfg["train"]["device"])  # a missing GPU is the first thing to say
     backend = distributed.resolve_backend(args.backend or "auto", cfg["train"]["device"], local)
     if not inside:

@@ -119,18 +119,21 @@ def match_reported_params(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
 # -- device / timing ----------------------------------------------------------------------------------------
 
-def resolve_device(device: str) -> torch.device:
-    """``torch.device`` for a device string, or ConfigError (one line) when it is unknown or unavailable."""
+def resolve_device(device: str, key: str | None = None) -> torch.device:
+    """``torch.device`` for a device string, or ConfigError (one line) when it is unknown or unavailable.
+    ``key``: the config key the string came from (``train.device``), named in the message instead of the
+    ``--device`` flag."""
+    said, fix = (f"{key}={device}", f"use {key}=cpu or auto") if key else (f"device {device!r}", "use --device cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise ConfigError(f"unknown device {device!r}; use 'cpu' or 'cuda' (or 'cuda:N')") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} requested but CUDA is not available here "
-                              f"(torch {torch.__version__}); use --device cpu")
+            raise ConfigError(f"{said} requested but CUDA is not available here (torch {torch.__version__}); "
+                              f"{fix}")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
+            raise ConfigError(f"{said} does not exist: {torch.cuda.device_count()} CUDA device(s)")
     elif dev.type != "cpu":
         raise ConfigError(f"device {device!r} is not supported by the profiler; use 'cpu' or 'cuda'")
     return dev

@@ -17,8 +17,6 @@ import os
 
 import torch
 
-from bench.errors import ConfigError
-
 
 def training_device(setting: str, local_rank: int | None = None) -> torch.device:
     """``train.device`` -> a ``torch.device``; ConfigError (one line) when it is unknown or unavailable.
@@ -29,13 +27,7 @@ def training_device(setting: str, local_rank: int | None = None) -> torch.device
 
     if setting == "auto":
         setting = "cuda" if torch.cuda.is_available() else "cpu"
-    if setting.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={setting} but CUDA is not available here (torch "
-                          f"{torch.__version__}); use train.device=cpu or auto")
-    try:
-        dev = resolve_device(setting)
-    except ConfigError as e:
-        raise ConfigError(f"train.device: {e}") from None
+    dev = resolve_device(setting, key="train.device")
     if dev.type == "cuda" and dev.index is None:
         rank = local_rank if local_rank is not None else int(os.environ.get("LOCAL_RANK", 0))
         dev = torch.device("cuda", rank % torch.cuda.device_count())

@@ -24,8 +24,6 @@ import time
 import numpy as np
 import torch
 
-from bench.errors import ConfigError
-
 from bench.records import SCHEMA, record_path, write_json_atomic
 
 
@@ -33,9 +31,9 @@ def profile_device(setting: str) -> str:
     """``profile.device`` -> a device string for the profiler (``auto``: cuda when available)."""
     if setting == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if setting.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"profile.device={setting} but CUDA is not available here (torch "
-                          f"{torch.__version__}); use profile.device=cpu or auto")
+    from bench.profiling import resolve_device
+
+    resolve_device(setting, key="profile.device")  # one line naming the key, before anything runs
     return setting
 
 

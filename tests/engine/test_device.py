@@ -33,7 +33,7 @@ def test_training_device_without_cuda(monkeypatch):
     assert training_device("cpu") == torch.device("cpu")
     assert training_device("auto") == torch.device("cpu")
     for setting in ("cuda", "cuda:0"):
-        with pytest.raises(ConfigError, match=rf"train.device={setting} but CUDA is not available"):
+        with pytest.raises(ConfigError, match=rf"train.device={setting} requested but CUDA is not available"):
             training_device(setting)
 
 
@@ -44,7 +44,7 @@ def test_training_device_spreads_processes_over_the_gpus(monkeypatch):
     assert training_device("cuda:1", 0) == torch.device("cuda", 1)  # explicit index taken as it is
     monkeypatch.setenv("LOCAL_RANK", "3")
     assert training_device("cuda") == torch.device("cuda", 1)  # torchrun's LOCAL_RANK
-    with pytest.raises(ConfigError, match="'cuda:2' does not exist: 2 CUDA device"):
+    with pytest.raises(ConfigError, match="train.device=cuda:2 does not exist: 2 CUDA device"):
         training_device("cuda:2")
 
 
@@ -79,8 +79,8 @@ def test_nccl_refusals(monkeypatch, gpus, device, nproc, needle):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the errors raised without CUDA")
 @pytest.mark.parametrize("argv, needle", [
-    (["train", "videopose3d", "--device", "cuda", "--epochs", "1"], "train.device=cuda but CUDA is not available"),
-    (["train", "videopose3d", "--device", "cuda", "--ddp"], "train.device=cuda but CUDA is not available"),
+    (["train", "videopose3d", "--device", "cuda", "--epochs", "1"], "train.device=cuda requested but CUDA is not available"),
+    (["train", "videopose3d", "--device", "cuda", "--ddp"], "train.device=cuda requested but CUDA is not available"),
     (["train", "videopose3d", "--device", "gpu"], "train.device must be cpu, cuda, cuda:N or auto"),
     (["train", "videopose3d", "--ddp", "--backend", "nccl", "--device", "cuda"], "CUDA is not available"),
 ])
