@@ -8,6 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-results/gpu_check}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 # cuBLAS reads its workspace setting once per process; set it before anything touches CUDA
@@ -24,16 +25,18 @@ step "GPU tests"
 timeout "${TEST_TIMEOUT:-300}" "$PY" -m pytest -m gpu -s -q -p no:cacheprovider tests/engine/test_gpu.py \
   --durations=10 --junitxml="$OUT/gpu_tests.xml" 2>&1 | tee "$OUT/gpu_tests.log" || status=1
 
+# The sweeps run in a scratch folder: results/ paths are relative to the working directory, so the
+# committed CPU tables and plots of this checkout are left as they are.
+WORK=$(mktemp -d)
 step "latency of every model on this GPU (models.latency, profile.device=cuda)"
-RUNS=$(mktemp -d)
-timeout "${LATENCY_TIMEOUT:-150}" "$PY" -m bench.cli ablate models.latency --scale quick --set profile.device=cuda \
-  --runs-dir "$RUNS" --format md 2>&1 | tee "$OUT/latency.log" || status=1
-cp results/tables/models.latency.md "$OUT/models.latency.gpu.md" 2>/dev/null || status=1
+(cd "$WORK" && timeout "${LATENCY_TIMEOUT:-150}" "$PY" -m bench.cli ablate models.latency --scale quick \
+  --set profile.device=cuda --format md) 2>&1 | tee "$OUT/latency.log" || status=1
+cp "$WORK/results/tables/models.latency.md" "$OUT/models.latency.gpu.md" 2>/dev/null || status=1
 
 step "a training sweep on the GPU (dgnet.k, smoke, train.device=cuda)"
-timeout "${SWEEP_TIMEOUT:-150}" "$PY" -m bench.cli ablate dgnet.k --scale smoke --set train.device=cuda \
-  --runs-dir "$RUNS" --format md 2>&1 | tee "$OUT/sweep.log" || status=1
-cp results/tables/dgnet.k.md "$OUT/dgnet.k.gpu.md" 2>/dev/null || status=1
-tar czf "$OUT/gpu_runs.tgz" -C "$RUNS" . 2>/dev/null
+(cd "$WORK" && timeout "${SWEEP_TIMEOUT:-150}" "$PY" -m bench.cli ablate dgnet.k --scale smoke \
+  --set train.device=cuda --format md) 2>&1 | tee "$OUT/sweep.log" || status=1
+cp "$WORK/results/tables/dgnet.k.md" "$OUT/dgnet.k.gpu.md" 2>/dev/null || status=1
+tar czf "$OUT/gpu_runs.tgz" -C "$WORK/results" runs 2>/dev/null
 step "done, status $status"
 exit $status

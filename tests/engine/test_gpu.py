@@ -25,16 +25,11 @@ pytestmark = [pytest.mark.gpu,
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _golden(model: str) -> dict:
-    g = load_golden(GOLDEN_DIR / f"{model}.yaml")
-    return g
-
-
 @pytest.mark.parametrize("model", list_models())
 def test_eval_forward_on_cuda_matches_cpu(model):
     """Same weights, same input, inference mode, TF32 off: the GPU forward equals the CPU one up to the
     order of float sums (relative 1e-4 of the output's scale)."""
-    g = _golden(model)
+    g = load_golden(GOLDEN_DIR / f"{model}.yaml")
     cfg = resolve({"model.name": model}, g["experiment"])
     torch.manual_seed(0)
     net = create_model(model, **cfg["model"]["options"]).eval()
@@ -64,7 +59,7 @@ def test_golden_experiment_on_cuda_repeats_bit_for_bit_and_records_the_gpu(model
     """Every model's golden (smoke) experiment trained and evaluated on the GPU twice: identical metrics
     (deterministic algorithms on, as seed_everything sets them), a record that names the GPU and every
     setting that decides GPU determinism, and an id of its own."""
-    g = _golden(model)
+    g = load_golden(GOLDEN_DIR / f"{model}.yaml")
     cfg = resolve({"model.name": model, "train.device": "cuda"}, g["experiment"])
     one = run_experiment(cfg, runs_dir=tmp_path / "a")
     two = run_experiment(cfg, runs_dir=tmp_path / "b")
