@@ -250,9 +250,31 @@ def cmd_table(args) -> int:
     return 0
 
 
+def _profile_training(args) -> int:
+    """``bench profile MODEL --train``: training throughput of one experiment (bench/train_profile.py).
+    ``--set`` takes model options (``channels=32``) and dotted config keys (``train.batch_size=256``)."""
+    from bench.config import SCHEMA, parse_set, resolve
+    from bench.train_profile import format_training_profile, profile_training
+
+    partial = {"model.name": args.model, "train.batch_size": args.batch}
+    for key, value in parse_set(args.set).items():
+        dotted = key if key in SCHEMA or key.startswith("model.options.") else f"model.options.{key}"
+        partial[dotted] = value
+    cfg = resolve(partial, where="--set")
+    res = profile_training(cfg, steps=args.steps, warmup=args.warmup, device=args.device,
+                           threads=args.threads)
+    _print(json.dumps(res, indent=1, default=str) if args.json else format_training_profile(res))
+    if args.out:
+        from bench.records import write_json_atomic
+        write_json_atomic(args.out, res)
+    return 0
+
+
 def cmd_profile(args) -> int:
     from bench.profiling import format_profile, profile_model
 
+    if args.train:
+        return _profile_training(args)
     res = profile_model(args.model, _model_opts(args.set), device=args.device, batch_size=args.batch,
                         repeats=args.repeats, warmup=args.warmup, threads=args.threads,
                         trace_dir=args.trace, deterministic=args.deterministic)
@@ -376,9 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("profile", help="parameters, FLOPs, latency and throughput of a model")
     s.add_argument("model")
     s.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
-                   help="model option, e.g. receptive_field=27")
+                   help="model option, e.g. receptive_field=27 (with --train also any config key, "
+                        "e.g. train.loss=mse or data.source=det)")
+    s.add_argument("--train", action="store_true",
+                   help="training throughput instead of inference latency: windows/s, ms per step split "
+                        "into batch/forward/backward/optimizer, aten ops, FLOPs against a matmul peak")
+    s.add_argument("--steps", type=int, default=20, help="--train: timed training steps (median reported)")
     s.add_argument("--device", default="cpu")
-    s.add_argument("--batch", type=int, default=64)
+    s.add_argument("--batch", type=int, default=64, help="windows per batch (with --train: train.batch_size)")
     s.add_argument("--repeats", type=int, default=10)
     s.add_argument("--warmup", type=int, default=3)
     s.add_argument("--threads", type=int)
