@@ -51,6 +51,17 @@ def _init_head(layer: nn.Linear) -> None:
     nn.init.zeros_(layer.bias)
 
 
+def dropout_channels_first(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout of ``(B, T, J, C)`` features whose mask is drawn in (B, C, T, J) memory order: the order in
+    which the first implementation (channels-first BatchNorm output) drew it, so that a seeded run with
+    dropout keeps its random stream."""
+    if not training or p == 0:
+        return x
+    b, t, j, c = x.shape
+    keep = x.new_empty(b, c, t, j).bernoulli_(1 - p).div_(1 - p)
+    return x * keep.permute(0, 2, 3, 1)
+
+
 class GraphResidual(nn.Module):
     """Residual module of two [graph op -> BN -> ReLU (-> dropout)] layers with an identity skip (SemGCN's
     residual block, [inferred] for "residual-style module built by two layers")."""
@@ -59,12 +70,14 @@ class GraphResidual(nn.Module):
         super().__init__()
         self.op1, self.op2 = make_op(), make_op()
         self.bn1, self.bn2 = nn.BatchNorm1d(channels), nn.BatchNorm1d(channels)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.p = dropout
 
     def forward(self, x: torch.Tensor, **graphs) -> torch.Tensor:
-        h = self.dropout(torch.relu(batch_norm_joints(self.bn1, self.op1(x, **graphs))))
-        h = self.dropout(torch.relu(batch_norm_joints(self.bn2, self.op2(h, **graphs))))
-        return x + h
+        # ReLU in place: BatchNorm's backward needs its input, not its output
+        h = batch_norm_joints(self.bn1, self.op1(x, **graphs)).relu_()
+        h = dropout_channels_first(h, self.p, self.training)
+        h = batch_norm_joints(self.bn2, self.op2(h, **graphs)).relu_()
+        return x + dropout_channels_first(h, self.p, self.training)
 
 
 class DGConvBlock(nn.Module):
@@ -194,7 +207,7 @@ class DGNet(nn.Module):
         if x.dim() != 4 or x.shape[2] != self.num_joints_in or x.shape[3] != 2:
             raise ValueError(f"dgnet: expected input (B, T, {self.num_joints_in}, 2), got {tuple(x.shape)}")
         graphs = self._precomputed(x)
-        h = torch.relu(batch_norm_joints(self.stem_bn, self.stem(x)))
+        h = batch_norm_joints(self.stem_bn, self.stem(x)).relu_()
         feats, block_poses = [], []
         for block in self.blocks:
             h, pose = block(h, **graphs)

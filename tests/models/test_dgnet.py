@@ -167,18 +167,18 @@ def test_precomputed_masks_come_from_the_2d_input():
     assert torch.equal(graphs["motion_mask"], knn_mask(x[:, 1:] - x[:, :-1], 4))
     assert tiny()._precomputed(x) == {}  # the dynamical style recomputes per layer
 
-    # every DSG / DTG layer of the network uses exactly those masks
+    # every DSG / DTG layer of the network uses exactly those masks (it masks out their complement)
     seen = {"dsg": [], "dtg": []}
     for m in model.modules():
         if isinstance(m, DynamicalSpatialGraph):
-            m.neighbours = _wrap(m.neighbours, seen["dsg"])
+            m.exclusion = _wrap(m.exclusion, seen["dsg"])
         elif isinstance(m, DynamicalTemporalGraph):
-            m.neighbours = _wrap(m.neighbours, seen["dtg"])
+            m.exclusion = _wrap(m.exclusion, seen["dtg"])
     with torch.no_grad():
         model(x)
     assert len(seen["dsg"]) == 2 * 2 and len(seen["dtg"]) == 2 * 2  # 2 blocks x 2 layers
-    assert all(torch.equal(m, graphs["spatial_mask"]) for m in seen["dsg"])
-    assert all(torch.equal(m, graphs["motion_mask"]) for m in seen["dtg"])
+    assert all(torch.equal(~m, graphs["spatial_mask"]) for m in seen["dsg"])
+    assert all(torch.equal(~m, graphs["motion_mask"]) for m in seen["dtg"])
 
 
 def _wrap(fn, log):
@@ -196,11 +196,11 @@ def test_dynamical_style_recomputes_masks_from_layer_features():
     seen = []
     dsg = model.blocks[0].spatial[1]
     assert isinstance(dsg.op1, DynamicalSpatialGraph)
-    dsg.op1.neighbours = _wrap(dsg.op1.neighbours, seen)
+    dsg.op1.exclusion = _wrap(dsg.op1.exclusion, seen)
     with torch.no_grad():
         model(x)
     assert seen[0].shape == (2, 4, 17, 17)
-    assert not torch.equal(seen[0], knn_mask(x, 3))  # from the 8-d features, not the 2D input
+    assert not torch.equal(~seen[0], knn_mask(x, 3))  # from the 8-d features, not the 2D input
 
 
 # ---------------------------------------------------------------- balanced coordinates
