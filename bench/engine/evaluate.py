@@ -154,6 +154,29 @@ def predict_sequence(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_pe
     return y.numpy()
 
 
+def window_latency_ms(model: nn.Module, seq: Sequence, step: int | None = None, warmup: int = 3,
+                      repeats: int = 20) -> float:
+    """Online latency per frame: the median time of one window of ``seq``'s first frames at batch 1 (no
+    flip), divided by the frames it contributes as evaluated: 1 for a convolutional model (its strided
+    single-frame path where it has one), the window step for a sequence-to-sequence model (DG-Net: a
+    window every frame, so the whole window's time per frame). The other reading of "time per frame",
+    whole test sequences in batches of windows, is ``ms_per_frame``."""
+    from bench.profiling import time_calls
+
+    rf = int(model.receptive_field)
+    per_window = seq2seq_step(model, step) if getattr(model, "output_mode", "conv") == "seq2seq" else 1
+    kp = np.pad(seq.keypoints[:rf], ((0, max(rf - len(seq), 0)), (0, 0), (0, 0)), mode="edge")
+    dev = model_device(model)
+    x = torch.from_numpy(kp.astype(np.float32))[None].to(dev)
+    args = (x,)
+    if getattr(model, "needs_context", False):
+        ctx = np.pad(sequence_context(seq)[:rf], ((0, max(rf - len(seq), 0)), (0, 0)), mode="edge")
+        args = (x, torch.from_numpy(ctx)[None].to(dev))
+    with torch.inference_mode():
+        timing = time_calls(lambda: model(*args), warmup, repeats, dev)
+    return timing["median"] / per_window
+
+
 def group_name(seq: Sequence, group_by: str) -> str:
     """The breakdown group of a sequence: its action group, or 'action subject' ('Walking S1')."""
     if group_by == "subject_action":
@@ -204,12 +227,15 @@ def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg: dict,
         if "mpjve" in metrics and len(seq) > 1:
             vel.append(M.mpjve_per_frame(pred, target))
             vel_groups.append(np.full(len(seq) - 1, group, dtype=object))
+    out: dict = {"per_action": {}, "frames": int(sum(len(s) for s in sequences))}
+    if ec.get("latency"):
+        out["latency_ms_per_frame"] = window_latency_ms(model, sequences[0], ec.get("window_step"))
     if was_training:
         model.train()
-    out: dict = {"per_action": {}, "frames": int(sum(len(s) for s in sequences))}
     if ec.get("latency"):
         # Wall time of the forward passes only (flip copy and window overlap included, as evaluated).
         out["ms_per_frame"] = 1000 * forward_s / max(out["frames"], 1)
+
     all_groups = np.concatenate(groups)
     values = {m: np.concatenate(v) for m, v in per_frame.items()}
     if vel:

@@ -24,7 +24,7 @@ SCHEMA = 1
 
 #: Metrics a reported cell may hold (the run record's metric names plus the record-level ones).
 METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc", "params", "flops_per_frame",
-           "ms_per_frame", "throughput_fps")
+           "ms_per_frame", "latency_ms_per_frame", "throughput_fps")
 #: Config sections a cell key may address.
 KEY_SECTIONS = ("model", "data", "train", "eval", "seed")
 #: Cell keys that are not config paths: ``action`` is the test action group (a string, e.g.

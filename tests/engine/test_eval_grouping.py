@@ -22,9 +22,11 @@ class ZeroModel(nn.Module):
     def __init__(self):
         super().__init__()
         self.calls = 0
+        self.shapes = []
 
     def forward(self, x):
         self.calls += 1
+        self.shapes.append(tuple(x.shape))
         return torch.zeros(x.shape[0], x.shape[1], 17, 3)
 
 
@@ -75,7 +77,10 @@ def test_subject_action_groups_and_latency(ds, test_seqs, tiny_data):
                              ds.keypoints_layout, ds.skeleton)
     assert set(out["per_action"]) == {"Walk S9", "Walk S11", "Wave S9", "Wave S11"}
     assert out["ms_per_frame"] > 0 and np.isfinite(out["ms_per_frame"])
-    assert model.calls == len(test_seqs)
+    assert out["latency_ms_per_frame"] > 0 and np.isfinite(out["latency_ms_per_frame"])
+    # one forward pass per test sequence, then the batch-1 latency: 3 warm-up + 20 timed single windows
+    assert model.calls == len(test_seqs) + 23
+    assert model.shapes[len(test_seqs):] == [(1, 1, 17, 2)] * 23
     want = expected_group_mpjpe(test_seqs, lambda s: f"{s.group} {s.subject}")
     for k, v in want.items():
         assert out["per_action"][k]["mpjpe"] == pytest.approx(v, rel=1e-5)
@@ -87,7 +92,7 @@ def test_subject_action_groups_and_latency(ds, test_seqs, tiny_data):
 def test_default_grouping_and_no_latency(ds, test_seqs, tiny_data):
     out = evaluate_sequences(ZeroModel(), test_seqs, cfg(tiny_data), ds.keypoints_layout, ds.skeleton)
     assert set(out["per_action"]) == {"Walk", "Wave"}
-    assert "ms_per_frame" not in out
+    assert "ms_per_frame" not in out and "latency_ms_per_frame" not in out
     want = expected_group_mpjpe(test_seqs, lambda s: s.group)
     for k, v in want.items():
         assert out["per_action"][k]["mpjpe"] == pytest.approx(v, rel=1e-5)
@@ -110,3 +115,23 @@ def test_group_by_is_validated(tiny_data):
         cfg(tiny_data, group_by="subject")
     with pytest.raises(ConfigError, match="eval.latency"):
         cfg(tiny_data, latency="yes")
+
+
+class SlowSeq2Seq(nn.Module):
+    """Sequence-to-sequence stub whose every forward pass takes at least 4 ms."""
+    receptive_field = 4
+    causal_shift = 0
+    output_mode = "seq2seq"
+    num_joints_out = 17
+
+    def forward(self, x):
+        import time
+        time.sleep(0.004)
+        return torch.zeros(x.shape[0], x.shape[1], 17, 3)
+
+
+def test_batch1_latency_is_per_frame_as_evaluated(ds, test_seqs, tiny_data):
+    """A window every 2 frames (eval.window_step): each frame costs half a window's time."""
+    out = evaluate_sequences(SlowSeq2Seq(), test_seqs[:1], cfg(tiny_data, latency=True, window_step=2),
+                             ds.keypoints_layout, ds.skeleton)
+    assert 2.0 <= out["latency_ms_per_frame"] < 2.0 + 10  # >= 4 ms / 2; sleep may overshoot, never undershoot
