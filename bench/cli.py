@@ -45,7 +45,7 @@ def cmd_list(args) -> int:
 
 
 def _experiment_from_args(args) -> dict:
-    from bench.config import parse_set, resolve
+    from bench.config import parse_set, resolve, validate_partial
 
     partial = {"model.name": args.model}
     if args.data:
@@ -58,7 +58,9 @@ def _experiment_from_args(args) -> dict:
         partial["train.device"] = args.device
     if args.seed is not None:
         partial["seed"] = args.seed
-    return resolve(partial, parse_set(args.set), where="command line")
+    sets = parse_set(args.set)
+    validate_partial(sets, "--set")
+    return resolve(partial, sets, where="command line")
 
 
 def cmd_train(args) -> int:
@@ -178,9 +180,10 @@ def _format_metrics(m: dict) -> str:
 
 def cmd_eval(args) -> int:
     from bench.config import parse_set, resolve
+    from bench.errors import ConfigError
     from bench.engine.checkpoint import load_checkpoint
     from bench.engine.evaluate import evaluate_sequences
-    from bench.engine.run import get_dataset, split_sequences
+    from bench.engine.run import check_model_fits, get_dataset, split_sequences
 
     model, saved = load_checkpoint(args.checkpoint)
     partial = {}
@@ -194,6 +197,10 @@ def cmd_eval(args) -> int:
         load_checkpoint(args.checkpoint, expected_model=resolve(saved, sets, where="--set")["model"])
     cfg = resolve(saved, partial, sets, where="command line")
     ds = get_dataset(cfg["data"])
+    try:
+        check_model_fits(model, ds)
+    except ConfigError as e:
+        raise ConfigError(f"{args.checkpoint}: {e}") from None
     _, _, test = split_sequences(ds, cfg["data"])
     m = evaluate_sequences(model, test, cfg, ds.keypoints_layout, ds.skeleton)
     if args.json:
@@ -232,7 +239,7 @@ def cmd_table(args) -> int:
     entries = []
     for name in names:
         protocol = load_protocol(name)
-        records = load_records(args.runs_dir, name, args.scale)
+        records = load_records(args.runs_dir, name, args.scale, skip_corrupt=_print)
         if not records and args.protocol == "all":
             continue
         table, outs = write_outputs(protocol, records, args.scale, Path("results/tables"),

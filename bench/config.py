@@ -11,6 +11,7 @@ import copy
 import difflib
 import hashlib
 import json
+import math
 import re
 from typing import Any, Callable
 
@@ -31,10 +32,14 @@ def _opt_int_min(lo):
     return lambda v: None if v is None or check(v) is None else f"null or an integer >= {lo}"
 
 
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _num_min(lo, strict=False):
     def check(v):
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (v > lo if strict else v >= lo)
-        return None if ok else f"a number {'>' if strict else '>='} {lo}"
+        ok = _finite(v) and (v > lo if strict else v >= lo)
+        return None if ok else f"a finite number {'>' if strict else '>='} {lo}"
     return check
 
 
@@ -87,7 +92,7 @@ def _operators(v):
 
 
 def _fraction(v):
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1
+    ok = _finite(v) and 0 < v <= 1
     return None if ok else "a number in (0, 1]"
 
 

@@ -20,3 +20,13 @@ class DataError(BenchError):
 
 class ConfigError(BenchError):
     """An unknown or invalid option, protocol key or value."""
+
+
+class TrainingError(BenchError):
+    """Training stopped because it cannot give a meaningful result (a non-finite or diverging loss,
+    non-finite weights); nothing is written as the run's result."""
+
+
+class OutputError(BenchError):
+    """An output path (run record, checkpoint, table) cannot be written: read-only, not a folder, or the
+    disk is full."""

@@ -23,6 +23,7 @@ Fields (every key is checked; a typo is an error naming the file and the key):
 """
 from __future__ import annotations
 
+import difflib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,9 @@ def load_protocol(name: str, root: Path = PROTOCOLS_DIR) -> Protocol:
     path = protocol_path(name, root)
     if not path.is_file():
         known = list_protocols(root)
-        raise ConfigError(f"unknown protocol {name!r} (no {path}); known: {', '.join(known) or 'none'}")
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(f"unknown protocol {name!r} (no {path}); {hint}known: {', '.join(known) or 'none'}")
     try:
         raw = load_yaml(path.read_text())
     except yaml.YAMLError as e:

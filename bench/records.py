@@ -7,12 +7,13 @@ whose record exists.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 
-from bench.errors import DataError
+from bench.errors import DataError, OutputError
 
 SCHEMA = 1
 
@@ -21,35 +22,68 @@ def record_path(runs_dir: str | os.PathLike, protocol: str | None, scale: str, r
     return Path(runs_dir) / (protocol or "adhoc") / scale / f"{run_id}.json"
 
 
-def write_json_atomic(path: str | os.PathLike, obj) -> None:
-    """Write JSON via a temp file in the same folder and an atomic rename."""
+def _why(e: OSError) -> str:
+    return {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+            errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+            errno.EPERM: "permission denied", errno.ENOTDIR: "a path component is a file, not a folder",
+            errno.EEXIST: "a path component is a file, not a folder"}.get(e.errno, e.strerror or str(e))
+
+
+def write_atomic(path: str | os.PathLike, write, suffix: str = ".tmp") -> Path:
+    """Write ``path`` through a temporary file in the same folder and an atomic rename: readers see the
+    old file or the whole new one, never a part. ``write(tmp_path)`` writes the content (text, JSON,
+    a figure, a checkpoint); the file gets the umask's permissions (mkstemp would leave 0600). An
+    OSError (disk full, read-only, a file where a folder should be) is one OutputError line and leaves
+    nothing behind."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=True)
-            fh.flush()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+        os.close(fd)
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with open(tmp, "rb") as fh:  # on disk before the rename, so a crash cannot leave an empty file
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; records are meant to be shared
         os.replace(tmp, path)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {_why(e)}; free space or write elsewhere") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+    return path
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    def write(tmp):
+        with open(tmp, "w") as fh:
             fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    return write_atomic(path, write)
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> Path:
+    """JSON (sorted keys, indented) through :func:`write_atomic`."""
+    return write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True))
+
+
+def check_writable(folder: str | os.PathLike, what: str, hint: str = "choose another folder") -> None:
+    """Find out before training, not after, that ``folder`` cannot be written: a probe file is created
+    and removed in it, or in its nearest existing ancestor if it does not exist yet (nothing is left
+    behind: a run stopped by bad input writes nothing). OutputError, one line."""
+    folder = Path(folder).absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(existing))
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-probe.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise OutputError(f"{what} {folder} is not writable ({_why(e)}): {hint}") from None
 
 
 def read_record(path: str | os.PathLike) -> dict:
@@ -67,8 +101,11 @@ def read_record(path: str | os.PathLike) -> dict:
 
 
 def load_records(runs_dir: str | os.PathLike, protocol: str | None = None,
-                 scale: str | None = None) -> list[dict]:
-    """All records under ``runs_dir``, optionally of one protocol and/or scale, sorted by path."""
+                 scale: str | None = None, skip_corrupt=None) -> list[dict]:
+    """All records under ``runs_dir``, optionally of one protocol and/or scale, sorted by path.
+
+    A corrupt record raises DataError saying how to recover, unless ``skip_corrupt`` is given: a
+    function called with a one-line message per skipped file (``bench table`` prints it)."""
     root = Path(runs_dir)
     if protocol:
         root = root / protocol
@@ -77,7 +114,15 @@ def load_records(runs_dir: str | os.PathLike, protocol: str | None = None,
     pattern = f"{scale}/*.json" if scale and protocol else ("*/*/*.json" if not protocol else "*/*.json")
     out = []
     for p in sorted(root.glob(pattern)):
-        rec = read_record(p)
+        try:
+            rec = read_record(p)
+        except DataError as e:
+            hint = (f"{e}; `bench ablate {protocol or p.parent.parent.name} --scale {p.parent.name}` moves it "
+                    f"aside and runs its cell again")
+            if skip_corrupt is None:
+                raise DataError(hint) from None
+            skip_corrupt(f"skipped: {hint}")
+            continue
         if scale and rec.get("scale") != scale:
             continue
         out.append(rec)

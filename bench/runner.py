@@ -8,15 +8,16 @@ the table at the end. Where cells run is :mod:`bench.launchers`' business.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.config import diff, resolve
+from bench.config import diff, resolve, validate_partial
 from bench.engine.run import experiment_id
 from bench.errors import ConfigError, DataError
 from bench.protocols import Protocol, load_protocol
-from bench.records import load_records, read_record, record_path, write_json_atomic
+from bench.records import check_writable, load_records, read_record, record_path, write_json_atomic
 
 RESULTS = Path("results")
 
@@ -86,6 +87,7 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
     if scale not in ("smoke", "quick", "paper"):
         raise ConfigError(f"unknown scale {scale!r}; use smoke, quick or paper")
     overrides = overrides or {}
+    validate_partial(overrides, "--set")  # a bad --set value is the command line's, not the protocol's
     scale_ov, n_seeds = scale_overrides(protocol, scale)
     paper_ov, _ = scale_overrides(protocol, "paper")
     if seeds is not None:
@@ -126,6 +128,21 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
     return jobs
 
 
+def finished(job: Job, log=print) -> bool:
+    """Whether the job's record exists and can be read. A corrupt one (cut short, edited, another
+    schema) is moved aside to ``<id>.json.corrupt-<time>`` with a message, and the cell runs again."""
+    if not job.path.exists():
+        return False
+    try:
+        read_record(job.path)
+        return True
+    except DataError as e:
+        aside = job.path.with_name(f"{job.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(job.path, aside)
+        log(f"{e}: moved aside to {aside.name}; the cell runs again")
+        return False
+
+
 def reuse_record(job: Job, protocol: str, scale: str, runs_dir: Path) -> bool:
     """Copy the record of the identical experiment (same resolved config and evaluation variants, hence
     the same id) that another protocol already ran at this scale, so a cell shared by several tables is
@@ -157,7 +174,11 @@ def run_sweep(name: str, scale: str = "quick", seeds: int | None = None, overrid
     check_options(launcher, jobs, address, cpus_per_cell)
     protocol = load_protocol(name)
     all_jobs = plan(protocol, scale, seeds, overrides, Path(runs_dir))
-    todo = [j for j in all_jobs if not j.path.exists()]
+    check_writable(Path(runs_dir) / name / scale, "runs folder", "choose another with --runs-dir")
+    for folder, what in ((tables_dir, "tables folder"), (plots_dir, "plots folder")):
+        if folder is not None:
+            check_writable(folder, what, "free space or make it writable")
+    todo = [j for j in all_jobs if not finished(j, log)]
     reused = [j for j in todo if reuse_record(j, name, scale, Path(runs_dir))]
     todo = [j for j in todo if j not in reused]
     res = SweepResult(protocol=name, scale=scale, skipped=len(all_jobs) - len(todo))

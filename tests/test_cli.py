@@ -16,7 +16,7 @@ def run_cli(capsys, *argv):
     (["train", "nosuchmodel"], "unknown model 'nosuchmodel'"),
     (["train", "videopose3d", "--set", "model.options.widht=3"], "unknown option(s) widht"),
     (["train", "videopose3d", "--set", "train.epoch=3"], "did you mean train.epochs"),
-    (["train", "videopose3d", "--set", "eval.noise_sigma=-5"], "eval.noise_sigma must be a number >= 0"),
+    (["train", "videopose3d", "--set", "eval.noise_sigma=-5"], "eval.noise_sigma must be a finite number >= 0"),
     (["train", "videopose3d", "--data", "standin:/nonexistent/folder"], "data folder not found"),
     (["train", "videopose3d", "--data", "nosuchset"], "unknown dataset 'nosuchset'"),
     (["ablate", "nosuch.protocol", "--scale", "smoke"], "unknown protocol 'nosuch.protocol'"),

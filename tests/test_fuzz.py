@@ -175,7 +175,9 @@ def test_bad_model_options(model, kind, tmp_path, capsys):
     ("seed=-1", "seed"), ("run.kind=bench", "run.kind"), ("profile.repeats=0", "profile.repeats"),
     ("data.validation_subjects=[S9]", "validation_subjects"), ("model.name=nosuchmodel", "nosuchmodel"),
     ("train.optimizer=adagrad", "train.optimizer"), ("data.source=nosuchsource", "nosuchsource"),
-    ("garbage", "KEY=VALUE"),
+    ("garbage", "KEY=VALUE"), ("train.lr=.inf", "train.lr"), ("train.lr=.nan", "train.lr"),
+    ("train.lr=0", "train.lr"), ("train.weight_decay=.inf", "train.weight_decay"),
+    ("train.lr=1e12", "training stopped"),
 ])
 def test_bad_config_values(setting, needle, tmp_path, capsys):
     code, _, err = run_cli(train_argv(tmp_path, "martinez", setting, "data.downsample=64"), capsys)
@@ -233,3 +235,30 @@ def test_unknown_protocol_on_the_command_line(tmp_path, capsys, monkeypatch):
                            capsys)
     assert_one_error_line(code, err, "dgnet.nosuch")
     assert list(tmp_path.iterdir()) == []
+    code, _, err = run_cli(["ablate", "dgnet.kk", "--scale", "smoke", "--runs-dir", str(tmp_path / "runs")], capsys)
+    assert_one_error_line(code, err, "did you mean dgnet.k?")
+
+
+def test_bad_set_value_in_a_sweep_names_set_not_the_protocol(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["ablate", "dgnet.k", "--scale", "smoke", "--runs-dir", str(tmp_path / "runs"),
+                            "--set", "train.lr=-1"], capsys)
+    assert_one_error_line(code, err, "--set", "train.lr")
+    assert "protocols" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["runs", "checkpoint"])
+def test_unwritable_output_is_found_before_training(target, tmp_path, capsys):
+    """A file where the runs folder (or the checkpoint's folder) should be: one line naming it, before any
+    training (a diverging learning rate would stop training with another message), nothing written."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    argv = ["train", "martinez", "--epochs", "1", "--set", "train.lr=1e12", "--set", "data.downsample=64",
+            "--runs-dir", str(blocker / "runs" if target == "runs" else tmp_path / "runs"),
+            "--checkpoint", str(blocker / "ckpt.pt" if target == "checkpoint" else tmp_path / "ckpt.pt")]
+    code, _, err = run_cli(argv, capsys)
+    assert_one_error_line(code, err, "not writable", str(blocker))
+    assert "training stopped" not in err
+    assert_nothing_written(tmp_path)
+

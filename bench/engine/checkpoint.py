@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -13,17 +12,11 @@ from bench.errors import ConfigError, DataError
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, cfg: dict, epoch: int) -> None:
     """Write {config, model name/options, state_dict, epoch} atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"config": cfg, "model": cfg["model"], "epoch": epoch,
-                    "state_dict": model.state_dict(), "format": 1}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    from bench.records import write_atomic
+
+    payload = {"config": cfg, "model": cfg["model"], "epoch": epoch, "state_dict": model.state_dict(),
+               "format": 1}
+    write_atomic(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: str | os.PathLike, expected_model: dict | None = None):
@@ -35,9 +28,11 @@ def load_checkpoint(path: str | os.PathLike, expected_model: dict | None = None)
     if not path.is_file():
         raise DataError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises many kinds for corrupt files
-        raise DataError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+        # weights_only: tensors and plain containers only, so a crafted file cannot run code on load
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for corrupt or refused files
+        raise DataError(f"{path}: not a readable bench checkpoint ({type(e).__name__}; only tensors and plain "
+                        f"values are loaded, never code)") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != 1 or "model" not in ckpt:
         raise DataError(f"{path}: not a bench checkpoint (missing model options)")
     if expected_model is not None:

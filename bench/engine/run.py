@@ -20,7 +20,7 @@ from bench.engine.seed import determinism_flags, seed_everything
 from bench.engine.train import train_model
 from bench.errors import ConfigError
 from bench.protocols import variant_key
-from bench.records import SCHEMA, record_path, write_json_atomic
+from bench.records import SCHEMA, check_writable, record_path, write_json_atomic
 from bench.registry import create_model
 
 _DATASETS: dict[tuple, PoseDataset] = {}
@@ -126,6 +126,13 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
         return profile_experiment(cfg, run_id=run_id, protocol=protocol, scale=scale, cell=cell,
                                   shrinks=shrinks, runs_dir=runs_dir)
     t0 = time.time()
+    path = record_path(runs_dir, protocol, scale, run_id)
+    if rank == 0:  # find out now, not after training, that an output cannot be written
+        check_writable(path.parent, "runs folder", "choose another with --runs-dir")
+        if checkpoint:
+            check_writable(Path(checkpoint).parent, "checkpoint folder", "choose another with --checkpoint")
+        if tb_dir:
+            check_writable(tb_dir, "TensorBoard folder", "free space or make it writable")
     seed_everything(cfg["seed"])
     ds = get_dataset(cfg["data"])
     train_seqs, val_seqs, test_seqs = split_sequences(ds, cfg["data"])
@@ -152,9 +159,6 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
             set_dotted(vcfg, k, v)
         metrics[variant_key(variant)] = evaluate_sequences(model, test_seqs, vcfg, ds.keypoints_layout,
                                                            ds.skeleton, variant=variant)
-    if checkpoint:
-        from bench.engine.checkpoint import save_checkpoint
-        save_checkpoint(checkpoint, model, cfg, result.best_epoch or cfg["train"]["epochs"])
     steps = result.batch_time_s + result.step_time_s
     record = {
         "schema": SCHEMA, "id": run_id, "protocol": protocol, "scale": scale, "cell": cell or {},
@@ -172,5 +176,9 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
     }
     if torch.distributed.is_available() and torch.distributed.is_initialized():  # --ddp, any --nproc
         record["distributed"] = {"world_size": world_size, "backend": torch.distributed.get_backend()}
-    write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)
+    # The record first: if the checkpoint cannot be written (disk full), the run's result is kept.
+    write_json_atomic(path, record)
+    if checkpoint:
+        from bench.engine.checkpoint import save_checkpoint
+        save_checkpoint(checkpoint, model, cfg, result.best_epoch or cfg["train"]["epochs"])
     return record

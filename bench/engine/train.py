@@ -28,7 +28,7 @@ from bench.engine.device import model_device, to_device
 from bench.engine.optim import ranger
 from bench.models.tcn_common import set_bn_momentum as _set_all_bn_momentum
 from bench.engine.windows import WindowBatcher
-from bench.errors import ConfigError
+from bench.errors import ConfigError, TrainingError
 from bench.losses import motion_loss
 from bench.skeleton import Skeleton
 
@@ -168,6 +168,28 @@ def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, context: torc
     return loss_fn(pred, y), pred
 
 
+#: A loss above this (metres, or square metres for MSE) means training diverged: no pose error of a
+#: working lifter comes near a kilometre, and the step after it would be non-finite or meaningless.
+DIVERGED_LOSS = 1e6
+
+
+def check_loss(loss: torch.Tensor, epoch: int, step: int, lr: float) -> None:
+    """Stop with one line (TrainingError) when the loss of a step is not finite or has diverged."""
+    value = float(loss.detach())
+    if not math.isfinite(value) or value > DIVERGED_LOSS:
+        what = "is not finite" if not math.isfinite(value) else f"diverged ({value:.3g})"
+        raise TrainingError(f"training stopped: the loss {what} at epoch {epoch}, step {step} "
+                            f"(train.lr={lr:g}); nothing was written. Lower train.lr or check the data")
+
+
+def check_weights(model: nn.Module, epoch: int) -> None:
+    """Stop with one line (TrainingError) when a parameter is not finite after an epoch."""
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise TrainingError(f"training stopped: parameter {name} is not finite after epoch {epoch}; "
+                                f"nothing was written. Lower train.lr or enable train.grad_clip")
+
+
 def _distributed_backward(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                           context: torch.Tensor | None, loss_fn, rank: int, world_size: int):
     """One data-parallel backward pass: this process's share of the global batch (x, y, context), its
@@ -179,11 +201,12 @@ def _distributed_backward(model: nn.Module, opt: torch.optim.Optimizer, x: torch
     x, y = x[lo:hi], y[lo:hi]
     opt.zero_grad(set_to_none=True)
     pred = y
+    loss = None
     if hi > lo:
         loss, pred = model_loss(model, x, y, None if context is None else context[lo:hi], loss_fn)
         (loss * (world_size * (hi - lo) / n)).backward()
     distributed.average_gradients(model, world_size)
-    return x, y, pred
+    return x, y, pred, loss
 
 
 def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seqs: list[Sequence],
@@ -225,16 +248,18 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
         model.train()
         total, count = 0.0, 0
         tb = time.perf_counter()
-        for x, y, *ctx in batcher.batches(rng):
+        for step, (x, y, *ctx) in enumerate(batcher.batches(rng), 1):
             x, y, c = to_device(dev, x, y, ctx[0] if ctx else None)
             ts = time.perf_counter()
             batch_time += ts - tb
             if world_size > 1:
-                x, y, pred = _distributed_backward(model, opt, x, y, c, loss_fn, rank, world_size)
+                x, y, pred, loss = _distributed_backward(model, opt, x, y, c, loss_fn, rank, world_size)
             else:
                 loss, pred = model_loss(model, x, y, c, loss_fn)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+            if loss is not None:
+                check_loss(loss, epoch + 1, step, opt.param_groups[0]["lr"])
             if tc["grad_clip"] > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), tc["grad_clip"])
             opt.step()
@@ -250,6 +275,7 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
             if bar is not None:
                 bar.update(1)
                 bar.set_description(f"epoch {epoch + 1}/{epochs} train {1000 * total / max(count, 1):.1f} mm")
+        check_weights(model, epoch + 1)
         if world_size > 1:
             total, count = distributed.all_sum([total, count])
             distributed.average_bn_stats(model, world_size)
