@@ -6,8 +6,13 @@
 and returns one line per problem (file, subject/action/camera, what is wrong and how to fix it):
 missing or unreadable files, missing keys, wrong structure, wrong joint counts, NaN/inf (first bad
 frame and joint of each sequence), 2D shorter than 3D, subjects/actions present on one side only,
-wrong number of cameras and missing camera calibration. An empty list means the loader will accept
-the folder.
+wrong number of cameras and missing camera calibration, 3D that does not look like metres (one line
+per file, bench.data.validate.units_problem), 2D metadata that contradicts itself or the arrays and
+takes whose joint count differs from the rest of their file (bench.data.validate.Layout2D). Takes
+the loader drops are skipped the same way (Human3.6M: exactly S11 'Directions',
+bench.data.h36m.H36M_EXCLUDED), and a take stored under S1's other spelling in the 2D file
+('TakingPhoto 1' / 'Photo 1') is matched as the loader matches it. An empty list means the loader
+will accept the folder with every one of its 2D sources.
 """
 from __future__ import annotations
 
@@ -19,9 +24,13 @@ import numpy as np
 
 from bench.camera_data import H36M_EXTRINSICS
 from bench.data import humaneva, mpi3dhp
-from bench.data.h36m import H36M_TEST, H36M_TRAIN
+from bench.data.actions import match_take
+from bench.data.h36m import (H36M_2D_BY_COUNT, H36M_2D_EXPECTED, H36M_32_TO_17, H36M_EXCLUDED, H36M_TEST,
+                             H36M_TRAIN)
 from bench.data.npz import load_npz_item
+from bench.data.validate import Layout2D, units_problem
 from bench.errors import DataError
+from bench.skeleton import H36M_17, HUMANEVA_15, Skeleton
 
 
 @dataclass
@@ -35,16 +44,26 @@ class _Layout:
     extra_2d_ok: Callable[[str], bool] = lambda s: False  # 2D-only subjects that are expected
     skip_3d: Callable[[str], bool] = lambda s: False  # 3D subjects the loader ignores
     known_subjects: list[str] = field(default_factory=list)  # non-empty: others are flagged
+    excluded: tuple[tuple[str, str], ...] = ()  # (subject, take) the loader drops (exact names)
+    skeleton_3d: Skeleton | None = None  # for the units check (None: 3dhp, from its layout key)
+    layout_2d: tuple[dict, str] | None = None  # (by joint count, expected) for Layout2D; None: 3dhp
+    target_2d: Skeleton | None = None
 
 
 LAYOUTS = {
     "h36m": _Layout("h36m", "h36m", (32, 17), (17, 16), 4, H36M_TRAIN + H36M_TEST,
-                    extra_2d_ok=lambda s: s in ("S2", "S3", "S4")),  # unlabeled in VideoPose3D's 2D
-    "standin": _Layout("standin", "standin", (32, 17), (17, 16), 4, H36M_TRAIN + H36M_TEST),
+                    extra_2d_ok=lambda s: s in ("S2", "S3", "S4"),  # unlabeled in VideoPose3D's 2D
+                    excluded=tuple(H36M_EXCLUDED), skeleton_3d=H36M_17,
+                    layout_2d=(H36M_2D_BY_COUNT, H36M_2D_EXPECTED), target_2d=H36M_17),
+    "standin": _Layout("standin", "standin", (32, 17), (17, 16), 4, H36M_TRAIN + H36M_TEST,
+                       skeleton_3d=H36M_17, layout_2d=(H36M_2D_BY_COUNT, H36M_2D_EXPECTED),
+                       target_2d=H36M_17),
     "humaneva": _Layout("humaneva", humaneva.FILE_TAG, (15,), (15, 17), humaneva.NUM_CAMERAS,
                         humaneva.HUMANEVA_TRAIN + humaneva.HUMANEVA_TEST,
                         extra_2d_ok=lambda s: s.startswith("Unlabeled/"),
-                        skip_3d=lambda s: s.startswith("Unlabeled/")),
+                        skip_3d=lambda s: s.startswith("Unlabeled/"), skeleton_3d=HUMANEVA_15,
+                        layout_2d=(humaneva.HUMANEVA_2D_BY_COUNT, humaneva.HUMANEVA_2D_EXPECTED),
+                        target_2d=HUMANEVA_15),
     "3dhp": _Layout("3dhp", mpi3dhp.FILE_TAG, (17,), (17,), None, [],
                     known_subjects=mpi3dhp.TRAIN_SUBJECTS + mpi3dhp.TEST_SUBJECTS),
 }
@@ -131,6 +150,17 @@ def _check_cameras(lay: _Layout, f3d: Path, subjects: list[str], problems: list[
     return skipped
 
 
+def _parents_3d(lay: _Layout, f3d: Path) -> tuple[int, ...] | None:
+    """The parents of the 3D skeleton for the units check (3dhp: from the file's ``layout`` key;
+    None when that key is unreadable, which is reported elsewhere)."""
+    if lay.skeleton_3d is not None:
+        return lay.skeleton_3d.parents
+    try:
+        return mpi3dhp.joint_layout(load_npz_item(f3d, "layout", required=False), "layout").parents
+    except DataError:
+        return None
+
+
 def _check_3d(lay: _Layout, f3d: Path, problems: list[str]) -> dict | None:
     """Validates the 3D file; returns subject -> action -> number of frames per camera list
     (3dhp) or frames (others) for the 2D comparison, None when the file is unusable."""
@@ -144,6 +174,9 @@ def _check_3d(lay: _Layout, f3d: Path, problems: list[str]) -> dict | None:
     if pos3d is None:
         return None
     frames: dict[str, dict[str, list[int]]] = {}
+    parents_3d = _parents_3d(lay, f3d)
+    units: list[str] = []  # one units problem per offending sequence; reported once for the file
+    n_units = 0
     for subject, actions in sorted(pos3d.items(), key=lambda kv: str(kv[0])):
         if lay.skip_3d(subject):
             continue
@@ -155,6 +188,8 @@ def _check_3d(lay: _Layout, f3d: Path, problems: list[str]) -> dict | None:
         if not actions:
             problems.append(f"{where_s}: subject has no sequences")
         for action, value in sorted(actions.items(), key=lambda kv: str(kv[0])):
+            if (subject, action) in lay.excluded:
+                continue  # the loader drops this take before reading it
             where = f"{where_s}[{action!r}]"
             arrays = _views(value, where, problems) if lay.cameras is None else [value]
             if arrays is None:
@@ -166,11 +201,26 @@ def _check_3d(lay: _Layout, f3d: Path, problems: list[str]) -> dict | None:
                 w = f"{where}[{c}]" if lay.cameras is None else where
                 bad = _array_problems(arr, w, lay.joints_3d, 3)
                 problems.extend(bad)
-                if lay.name == "3dhp" and not bad and np.abs(arr).max() > 100:
-                    problems.append(f"{w}: coordinates up to {np.abs(arr).max():.0f} look like "
-                                    f"millimetres; store metres")
+                if lay.name == "3dhp" and not bad:  # one line per camera array, as before
+                    unit = units_problem(arr, parents_3d, w) if parents_3d is not None else None
+                    if unit and "centimetres" in unit:
+                        problems.append(unit)
+                    elif np.abs(arr).max() > 100:
+                        problems.append(f"{w}: coordinates up to {np.abs(arr).max():.0f} look like "
+                                        f"millimetres; store metres")
+                    elif unit:
+                        problems.append(unit)
+                elif not bad and parents_3d is not None:
+                    n_units += 1
+                    pos = arr[:, H36M_32_TO_17] if arr.shape[1] == 32 and lay.joints_3d[0] == 32 else arr
+                    unit = units_problem(pos, parents_3d, w)
+                    if unit:
+                        units.append(unit)
                 lengths.append(len(arr) if isinstance(arr, np.ndarray) and arr.ndim == 3 else -1)
             frames[subject][action] = lengths
+    if units:
+        more = f" ({len(units)} of {n_units} sequences look the same)" if len(units) > 1 else ""
+        problems.append(units[0] + more)
     present = set(frames)
     missing = [s for s in lay.required_subjects if s not in present]
     if missing:
@@ -229,6 +279,20 @@ def _check_2d(lay: _Layout, f2d: Path, frames3d: dict | None, problems: list[str
             mpi3dhp.joint_layout(meta.get("layout_name"), f"{f2d}:metadata['layout_name']")
         except DataError as e:
             problems.append(str(e))
+    layout_of = None
+    if lay.layout_2d is not None:
+        try:
+            # the file's joint count over the subjects the loader reads (those with usable 3D)
+            skip = ((lambda s: lay.extra_2d_ok(s)) if frames3d is None  # noqa: E731
+                    else (lambda s: s not in frames3d))
+            layout_of = Layout2D(f2d, meta, pos2d, *lay.layout_2d[:1], lay.target_2d, lay.layout_2d[1],
+                                 skip=skip)
+            problem = layout_of.file_problem()
+            if problem:
+                problems.append(problem)
+                layout_of = None  # every array would repeat it
+        except DataError as e:
+            problems.append(str(e))
     if frames3d is not None:
         for subject in sorted(set(frames3d) - set(pos2d), key=str):
             problems.append(f"{f2d}: subject {subject!r} is in the 3D file but missing here")
@@ -244,15 +308,23 @@ def _check_2d(lay: _Layout, f2d: Path, frames3d: dict | None, problems: list[str
         if actions is None:
             continue
         want = (frames3d or {}).get(subject, {})
-        for action in sorted(set(want) - set(actions)):
-            problems.append(f"{where_s}: missing action {action!r} that the 3D file has")
+        take_3d = {}  # 2D key -> the 3D take it holds (same name, or S1's other spelling)
+        for action in sorted(want):
+            key2d = match_take(action, actions)
+            if key2d is None:
+                problems.append(f"{where_s}: missing action {action!r} that the 3D file has")
+            else:
+                take_3d[key2d] = action
         n_res = None
         for action, views in sorted(actions.items(), key=lambda kv: str(kv[0])):
+            if (subject, action) in lay.excluded:
+                continue  # the loader never reads this take
             where = f"{where_s}[{action!r}]"
             views = _views(views, where, problems)
             if views is None:
                 continue
-            lengths3d = want.get(action)
+            lengths3d = want.get(take_3d.get(action, action))
+            read = frames3d is None or action in take_3d  # the loader reads this take's 2D
             n_cams = lay.cameras if lay.cameras is not None else (len(lengths3d) if lengths3d else None)
             if n_cams is not None and len(views) != n_cams:
                 problems.append(f"{where}: {len(views)} cameras, expected {n_cams}")
@@ -261,6 +333,11 @@ def _check_2d(lay: _Layout, f2d: Path, frames3d: dict | None, problems: list[str
                 w = f"{where}[{c}]"
                 bad = _array_problems(arr, w, lay.joints_2d, 2)
                 problems.extend(bad)
+                if not bad and layout_of is not None and read:
+                    try:
+                        layout_of(arr.shape[1], w)
+                    except DataError as e:
+                        problems.append(str(e))
                 if bad or not lengths3d:
                     continue
                 n3d = lengths3d[c] if lay.cameras is None and c < len(lengths3d) else lengths3d[0]

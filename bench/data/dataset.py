@@ -8,10 +8,14 @@ joint reduction); the engine only sees :class:`Sequence` objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
 
+from bench.data.actions import action_group, action_groups, select_takes
+from bench.data.sources import available as sources_available
+from bench.data.sources import resolve as resolve_sources
 from bench.errors import ConfigError, DataError
 from bench.skeleton import Skeleton
 
@@ -37,8 +41,9 @@ class Sequence:
     @property
     def group(self) -> str:
         """Action group used for action-wise averaging: the name up to the first space
-        ('Walking 1' -> 'Walking'), as in VideoPose3D."""
-        return self.action.split(" ")[0]
+        ('Walking 1' -> 'Walking'), as in VideoPose3D, with Human3.6M S1's raw names mapped onto the
+        papers' groups ('TakingPhoto 1' -> 'Photo', 'WalkingDog' -> 'WalkDog'; bench.data.actions)."""
+        return action_group(self.action)
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -53,6 +58,10 @@ class PoseDataset:
         positions: subject -> action -> list (one per camera) of (F, J_out, 3) camera-frame arrays.
         train_subjects / test_subjects: the dataset's standard split.
         validation_subjects: training subjects held out for best-epoch selection (never test ones).
+        action_aliases: further names ``sequences(actions=...)`` accepts for a group (HumanEva:
+            'Walk' -> 'Walking'); see bench.data.actions.
+        source_role / source_file: the role the 2D source plays (bench.data.sources; '' for a raw
+            source with no role) and the 2D file read.
     """
 
     name: str
@@ -70,6 +79,9 @@ class PoseDataset:
     intrinsics: dict[str, list[np.ndarray]] = field(default_factory=dict)
     path: str = ""
     notes: list[str] = field(default_factory=list)
+    action_aliases: dict[str, str] = field(default_factory=dict)
+    source_role: str = ""
+    source_file: str = ""
 
     def subjects(self) -> list[str]:
         return sorted(self.positions)
@@ -79,7 +91,8 @@ class PoseDataset:
         return sorted({a for s in subjects for a in self.positions.get(s, {})})
 
     def action_groups(self) -> list[str]:
-        return sorted({a.split(" ")[0] for a in self.actions()})
+        """The sorted action groups of every take (bench.data.actions.action_group)."""
+        return action_groups(self.actions())
 
     def num_cameras(self, subject: str) -> int:
         first = next(iter(self.positions[subject].values()))
@@ -87,22 +100,20 @@ class PoseDataset:
 
     def sequences(self, subjects: list[str], actions: list[str] | None = None,
                   cameras: list[int] | None = None, downsample: int = 1) -> list[Sequence]:
-        """The sequences of ``subjects``; ``actions`` are matched as whole names or group prefixes
-        ('Walk' matches 'Walking 1'), as VideoPose3D's ``-a`` flag does."""
+        """The sequences of ``subjects``. ``actions`` select takes exactly, never by prefix: an action
+        group selects all its takes ('Sitting' -> 'Sitting', 'Sitting 1', not 'SittingDown'), a
+        take name that take only; Human3.6M S1's raw names and the dataset's ``action_aliases`` name
+        their group (bench.data.actions). An unknown name is one ConfigError listing the groups."""
         out = []
         for s in subjects:
             if s not in self.positions:
                 raise ConfigError(f"unknown subject {s!r} in dataset {self.name}; "
                                   f"known: {', '.join(self.subjects())}")
-        if actions:
-            known = self.actions()
-            for a in actions:
-                if not any(k == a or k.startswith(a) for k in known):
-                    raise ConfigError(f"unknown action {a!r} in dataset {self.name}; "
-                                      f"known: {', '.join(self.action_groups())}")
+        chosen = (select_takes(self.actions(), list(actions), self.name, self.action_aliases)
+                  if actions else None)
         for s in subjects:
             for action in sorted(self.positions[s]):
-                if actions and not any(action == a or action.startswith(a) for a in actions):
+                if chosen is not None and action not in chosen:
                     continue
                 n_cam = len(self.positions[s][action])
                 cams = range(n_cam) if cameras is None else cameras
@@ -129,10 +140,26 @@ _LOADERS: dict[str, Callable[..., PoseDataset]] = {}
 _LOADER_DOCS: dict[str, str] = {}
 
 
-def register_loader(name: str, doc: str) -> Callable:
+@dataclass(frozen=True)
+class SourceTable:
+    """Where a loader's 2D sources live: files ``data_2d_<tag>_<source>.npz`` in the folder (or
+    ``default_folder`` when the spec has no path), and its roles (bench.data.sources)."""
+
+    tag: str
+    roles: Mapping[str, tuple[str, ...]]
+    default_folder: Callable[[], Path] | None = None  # called when the spec has no path
+    needs_path: str = ""  # the error when there is neither a path nor a default folder
+
+
+_SOURCES: dict[str, SourceTable] = {}
+
+
+def register_loader(name: str, doc: str, sources: SourceTable | None = None) -> Callable:
     def wrap(fn):
         _LOADERS[name] = fn
         _LOADER_DOCS[name] = doc
+        if sources is not None:
+            _SOURCES[name] = sources
         return fn
     return wrap
 
@@ -146,14 +173,50 @@ def list_datasets() -> dict[str, str]:
     return dict(_LOADER_DOCS)
 
 
-def load_dataset(spec: str = "standin", source: str = "gt", **options) -> PoseDataset:
-    """Load ``spec`` = ``NAME`` or ``NAME:PATH`` (e.g. ``h36m:/data/h36m``) with 2D ``source``."""
+def _split_spec(spec: str) -> tuple[str, str]:
     _ensure_loaders()
     name, _, path = spec.partition(":")
     if name not in _LOADERS:
         raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(sorted(_LOADERS))} "
                           f"(use NAME or NAME:PATH)")
+    return name, path
+
+
+def load_dataset(spec: str = "standin", source: str = "gt", **options) -> PoseDataset:
+    """Load ``spec`` = ``NAME`` or ``NAME:PATH`` (e.g. ``h36m:/data/h36m``) with 2D ``source``: a raw
+    source (the file suffix, e.g. ``cpn_ft_h36m_dbb``, the stand-in's ``det``) or a role (``gt``,
+    ``cpn``, ``sh``, ``detectron``; bench.data.sources)."""
+    name, path = _split_spec(spec)
     return _LOADERS[name](path or None, source=source, **options)
+
+
+def _source_folder(spec: str) -> tuple[SourceTable, Path]:
+    name, path = _split_spec(spec)
+    if name not in _SOURCES:
+        raise ConfigError(f"dataset {name!r} declares no 2D source files")
+    table = _SOURCES[name]
+    folder = Path(path) if path else (table.default_folder() if table.default_folder else None)
+    if folder is None:
+        raise DataError(table.needs_path or f"the {name} loader needs a folder: --data {name}:/path")
+    if not folder.is_dir():
+        raise DataError(f"data folder not found: {folder}")
+    return table, folder
+
+
+def resolve_source(spec: str, source: str):
+    """What 2D ``source`` (a role or a raw source) reads for dataset ``spec`` (``NAME[:PATH]``):
+    a :class:`bench.data.sources.ResolvedSource` ``(role, source, file_2d, file_3d)``. A source the
+    folder does not have is one DataError line listing the roles and raw sources it has."""
+    table, folder = _source_folder(spec)
+    return resolve_sources(folder, table.tag, source, table.roles)
+
+
+def available_sources(spec: str) -> dict[str, str]:
+    """Every 2D source name dataset ``spec`` accepts -> the raw source (file suffix) it reads:
+    the roles the folder has (e.g. ``{'gt': 'gt', 'cpn': 'cpn_ft_h36m_dbb', ...}``), then its raw
+    sources."""
+    table, folder = _source_folder(spec)
+    return sources_available(folder, table.tag, table.roles)
 
 
 # ---------------------------------------------------------------------------------------------

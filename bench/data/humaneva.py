@@ -23,6 +23,13 @@ Files in the folder:
 otherwise); 3D goes to each camera's frame; 2D sequences longer than the mocap are cut to its
 length, shorter ones are an error. Both keypoints and positions use the HumanEva-15 skeleton.
 Without a path the bundled HumanEva-layout stand-in (``bundled/standin_humaneva``) is loaded.
+
+The 2D joint order comes from the 2D file's metadata (``layout_name``, else ``keypoints_symmetry``),
+else from the joint count as above (bench.data.validate.Layout2D; a guess is noted). 3D that does
+not look like metres is one error (bench.data.validate.units_problem). 2D sources: raw names or the
+roles ``gt`` and ``detectron`` (``detectron_pt_coco``, VideoPose3D's HumanEva detections; the
+bundled stand-in's ``det``) (bench.data.sources). ``data.actions`` accepts ``Walk`` for the group
+``Walking`` (VideoPose3D's README runs HumanEva with ``-a Walk,Jog,Box``).
 """
 from __future__ import annotations
 
@@ -31,8 +38,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.camera import Camera
-from bench.data.dataset import PoseDataset, check_array, register_loader
-from bench.data.views import camera_views, vp3d_files
+from bench.data.actions import match_take
+from bench.data.dataset import PoseDataset, SourceTable, check_array, register_loader
+from bench.data.sources import HUMANEVA_ROLES
+from bench.data.validate import Layout2D, check_metres
+from bench.data.views import camera_views, resolve_source_files
 from bench.data.npz import expect_dict, load_npz_item
 from bench.errors import DataError
 from bench.skeleton import COCO_17, H36M_17, HUMANEVA_15, Skeleton
@@ -44,6 +54,11 @@ HUMANEVA_TEST = ["Validate/S1", "Validate/S2", "Validate/S3"]
 NUM_CAMERAS = 3
 RESOLUTION = (640, 480)  # all three colour cameras C1-C3 (VideoPose3D: res_w 640, res_h 480)
 CAMERA_IDS = ("C1", "C2", "C3")
+HUMANEVA_2D_BY_COUNT = {15: HUMANEVA_15, 17: COCO_17}
+HUMANEVA_2D_EXPECTED = "15 (HumanEva order) or 17 (COCO order)"
+# Further names data.actions accepts (bench.data.actions): VideoPose3D's README evaluates HumanEva
+# with ``-a Walk,Jog,Box`` (prefix match there; the group is 'Walking').
+HUMANEVA_ACTION_ALIASES = {"Walk": "Walking"}
 
 # Published HumanEva-I extrinsics as listed in VideoPose3D's common/humaneva_dataset.py
 # (facebookresearch/VideoPose3D): quaternion (w, x, y, z) camera -> world and camera centre in
@@ -143,7 +158,8 @@ def humaneva_cameras(subject: str, table: dict | None = None, where: str = "") -
 
 
 def layout_of_2d(meta, num_joints: int, where: str) -> Skeleton:
-    """HumanEva-15 for 15 joints; COCO-17 for 17 (Human3.6M-17 if metadata layout_name says h36m)."""
+    """HumanEva-15 for 15 joints; COCO-17 for 17 (Human3.6M-17 if metadata layout_name says h36m).
+    The loader itself uses bench.data.validate.Layout2D (metadata first, whole-file checks)."""
     name = str((meta or {}).get("layout_name", "")).lower() if isinstance(meta, dict) else ""
     if num_joints == 15:
         return HUMANEVA_15
@@ -159,7 +175,8 @@ def _is_unlabeled(subject: str) -> bool:
 
 @register_loader("humaneva", "HumanEva-I from VideoPose3D's data_3d_humaneva15.npz + "
                              "data_2d_humaneva15_<source>.npz (15 joints, 3 cameras, Train/S1-S3 train, "
-                             "Validate/S1-S3 test); default: the bundled HumanEva-layout stand-in")
+                             "Validate/S1-S3 test); default: the bundled HumanEva-layout stand-in",
+                 sources=SourceTable(FILE_TAG, HUMANEVA_ROLES, lambda: BUNDLED))
 def load_humaneva(path: str | None, source: str = "gt",
                   validation_subjects: tuple[str, ...] = ()) -> PoseDataset:
     """Load HumanEva-I (see the module docstring for the accepted files)."""
@@ -169,7 +186,8 @@ def load_humaneva(path: str | None, source: str = "gt",
                 "pass --data humaneva:/path/to/folder")
         raise DataError(f"data folder not found: {folder} ({hint}; it must hold "
                         f"data_3d_{FILE_TAG}.npz and data_2d_{FILE_TAG}_<source>.npz)")
-    f3d, f2d = vp3d_files(folder, FILE_TAG, source)
+    resolved = resolve_source_files(folder, FILE_TAG, source, HUMANEVA_ROLES)
+    f3d, f2d = resolved.file_3d, resolved.file_2d
     pos3d = expect_dict(load_npz_item(f3d, "positions_3d"), f"{f3d}:positions_3d")
     table = load_npz_item(f3d, "cameras", required=False)
     if table is not None and not isinstance(table, dict):
@@ -177,6 +195,11 @@ def load_humaneva(path: str | None, source: str = "gt",
                         f"dicts, got {type(table).__name__}")
     pos2d = expect_dict(load_npz_item(f2d, "positions_2d"), f"{f2d}:positions_2d")
     meta = load_npz_item(f2d, "metadata", required=False)
+    layout_of = Layout2D(f2d, meta, pos2d, HUMANEVA_2D_BY_COUNT, HUMANEVA_15, HUMANEVA_2D_EXPECTED,
+                         skip=lambda s: _is_unlabeled(s) or s not in pos3d)
+    problem = layout_of.file_problem()
+    if problem:
+        raise DataError(problem)
 
     keypoints, positions, resolution = {}, {}, {}
     layout_2d = None
@@ -193,11 +216,13 @@ def load_humaneva(path: str | None, source: str = "gt",
         for action, world in sorted(actions.items()):
             where3 = f"{f3d}:positions_3d[{subject!r}][{action!r}]"
             world = check_array(world, where3, HUMANEVA_15.num_joints, 3)
-            if action not in subject_2d:
+            check_metres(world, HUMANEVA_15.parents, where3)
+            key2d = match_take(action, subject_2d)
+            if key2d is None:
                 raise DataError(f"{f2d}: missing {subject}/{action!r} that {f3d.name} has")
             kp_list, pos_list, layout = camera_views(
-                world, subject_2d[action], cams, f"{f2d}:positions_2d[{subject!r}][{action!r}]",
-                lambda j, where: layout_of_2d(meta, j, where), HUMANEVA_15)
+                world, subject_2d[key2d], cams, f"{f2d}:positions_2d[{subject!r}][{key2d!r}]",
+                layout_of, HUMANEVA_15)
             layout_2d = layout_2d or layout
             keypoints[subject][action] = kp_list
             positions[subject][action] = pos_list
@@ -212,7 +237,7 @@ def load_humaneva(path: str | None, source: str = "gt",
         if s not in train:
             raise DataError(f"validation subject {s!r} is not a training subject of {f3d}; "
                             f"choose from {', '.join(train)}")
-    notes = []
+    notes = [n for n in (resolved.note(source), layout_of.note()) if n]
     missing = [s for s in HUMANEVA_TRAIN + HUMANEVA_TEST if s not in positions]
     if missing:
         notes.append(f"subjects missing from {f3d.name}: {', '.join(missing)}")
@@ -224,4 +249,5 @@ def load_humaneva(path: str | None, source: str = "gt",
                        keypoints_layout=HUMANEVA_15, fps=60.0, keypoints=keypoints,
                        positions=positions, train_subjects=train, test_subjects=test,
                        validation_subjects=list(validation_subjects), resolution=resolution,
-                       path=str(folder), notes=notes)
+                       path=str(folder), notes=notes, action_aliases=dict(HUMANEVA_ACTION_ALIASES),
+                       source_role=resolved.role or "", source_file=str(f2d))

@@ -44,6 +44,9 @@ evaluated frame is annotated, but temporal neighbours may be far apart), ``'spli
 into its contiguous valid runs (named ``'<sequence> chunk<i>'``, as HumanEva's chunks), ``'keep'``
 ignores the mask. 2D is normalised by each camera's resolution; ``fps`` defaults to 25 (TS5-TS6
 were filmed at 50 fps: store ``metadata['fps']`` if that matters for your use).
+
+3D that does not look like metres (median bone length, bench.data.validate.units_problem) is one
+error. 2D sources: raw names, or the role ``gt`` (bench.data.sources).
 """
 from __future__ import annotations
 
@@ -52,10 +55,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.camera import normalize_screen_coordinates
-from bench.data.dataset import PoseDataset, check_array, register_loader
+from bench.data.dataset import PoseDataset, SourceTable, check_array, register_loader
 from bench.data.layouts import MPI3DHP_17, convert_keypoints
 from bench.data.npz import expect_dict, load_npz_item
-from bench.data.views import vp3d_files
+from bench.data.sources import MPI3DHP_ROLES
+from bench.data.validate import check_metres
+from bench.data.views import resolve_source_files
 from bench.errors import ConfigError, DataError
 from bench.skeleton import H36M_17, Skeleton
 
@@ -136,7 +141,8 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 @register_loader("3dhp", "MPI-INF-3DHP in the documented npz layout (data_3d_3dhp.npz + "
                          "data_2d_3dhp_<source>.npz; 17 H36M-order joints, camera frame; S1-S8 train, "
-                         "TS1-TS6 test); needs a path: --data 3dhp:/path")
+                         "TS1-TS6 test); needs a path: --data 3dhp:/path",
+                 sources=SourceTable(FILE_TAG, MPI3DHP_ROLES, None, NO_PATH_MESSAGE))
 def load_3dhp(path: str | None, source: str = "gt", valid_frames: str = "drop",
               validation_subjects: tuple[str, ...] = ()) -> PoseDataset:
     """Load MPI-INF-3DHP from the layout documented in this module's docstring."""
@@ -149,7 +155,8 @@ def load_3dhp(path: str | None, source: str = "gt", valid_frames: str = "drop",
     if not folder.is_dir():
         raise DataError(f"data folder not found: {folder} (it must hold data_3d_{FILE_TAG}.npz and "
                         f"data_2d_{FILE_TAG}_<source>.npz)")
-    f3d, f2d = vp3d_files(folder, FILE_TAG, source)
+    resolved = resolve_source_files(folder, FILE_TAG, source, MPI3DHP_ROLES)
+    f3d, f2d = resolved.file_3d, resolved.file_2d
     pos3d = expect_dict(load_npz_item(f3d, "positions_3d"), f"{f3d}:positions_3d")
     masks = load_npz_item(f3d, "valid_frames", required=False)
     if masks is not None:
@@ -187,6 +194,7 @@ def load_3dhp(path: str | None, source: str = "gt", valid_frames: str = "drop",
             kp_list, pos_list = [], []
             for c in range(n_cams):
                 pos = check_array(views3d[c], f"{where3}[{c}]", 17, 3)
+                check_metres(pos, layout_3d.parents, f"{where3}[{c}]")
                 if np.abs(pos).max() > 100:
                     raise DataError(f"{where3}[{c}]: coordinates up to {np.abs(pos).max():.0f} look "
                                     f"like millimetres; store metres (univ_annot3 / 1000)")
@@ -246,4 +254,5 @@ def load_3dhp(path: str | None, source: str = "gt", valid_frames: str = "drop",
                        fps=float(meta.get("fps", DEFAULT_FPS)), keypoints=keypoints,
                        positions=positions, train_subjects=train, test_subjects=test,
                        validation_subjects=list(validation_subjects), resolution=resolution,
-                       path=str(folder), notes=notes)
+                       path=str(folder), notes=notes, source_role=resolved.role or "",
+                       source_file=str(f2d))

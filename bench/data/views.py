@@ -2,25 +2,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
 from bench.camera import Camera, normalize_screen_coordinates, world_to_camera
 from bench.data.dataset import check_array
+from bench.data.sources import ResolvedSource, resolve
 from bench.errors import DataError
 from bench.skeleton import Skeleton
 
 
-def vp3d_files(folder: Path, tag: str, source: str) -> tuple[Path, Path]:
-    """``data_3d_<tag>.npz`` and ``data_2d_<tag>_<source>.npz`` in ``folder``; a missing 2D source is
-    one error listing the sources that are there."""
-    f3d, f2d = folder / f"data_3d_{tag}.npz", folder / f"data_2d_{tag}_{source}.npz"
-    if not f2d.is_file():
-        found = sorted(p.name for p in folder.glob(f"data_2d_{tag}_*.npz"))
-        raise DataError(f"2D source {source!r} not found: {f2d} is missing"
-                        + (f" (available: {', '.join(found)})" if found else ""))
-    return f3d, f2d
+def vp3d_files(folder: Path, tag: str, source: str,
+               roles: Mapping[str, tuple[str, ...]] | None = None) -> tuple[Path, Path]:
+    """``data_3d_<tag>.npz`` and the 2D file ``source`` reads in ``folder``: ``data_2d_<tag>_<source>.npz``
+    or, for a role of ``roles``, its file (bench.data.sources). A missing source is one error listing
+    the roles and sources that are there."""
+    res = resolve_source_files(folder, tag, source, roles)
+    return res.file_3d, res.file_2d
+
+
+def resolve_source_files(folder: Path, tag: str, source: str,
+                         roles: Mapping[str, tuple[str, ...]] | None = None) -> ResolvedSource:
+    """:func:`bench.data.sources.resolve` (role, raw source, 2D and 3D file)."""
+    return resolve(Path(folder), tag, source, roles or {})
 
 
 def camera_views(world: np.ndarray, views, cams: list[Camera], where: str,

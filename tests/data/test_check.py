@@ -23,8 +23,10 @@ def h36m_data():
 def save(folder, pos3d, pos2d, source="gt", tag="h36m", **extra3d):
     folder.mkdir(parents=True, exist_ok=True)
     np.savez(folder / f"data_3d_{tag}.npz", positions_3d=pos3d, **extra3d)
+    # num_joints as the arrays have it (15 for HumanEva): the loaders check it against them.
+    joints = next(iter(next(iter(pos2d.values())).values()))[0].shape[1]
     np.savez(folder / f"data_2d_{tag}_{source}.npz", positions_2d=pos2d,
-             metadata={"num_joints": 17})
+             metadata={"num_joints": joints})
     return folder
 
 

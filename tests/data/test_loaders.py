@@ -19,12 +19,18 @@ def vp3d_data(joints_2d=17):
     return pos3d, pos2d
 
 
+# The metadata VideoPose3D writes: the gt file's (17 joints, Human3.6M symmetry) and, for 16 joints,
+# the Stacked Hourglass files' (MPII order; data/prepare_data_2d_h36m_sh.py). Neither has a layout_name.
+META_BY_JOINTS = {17: {"num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]},
+                  16: {"num_joints": 16, "keypoints_symmetry": [[3, 4, 5, 13, 14, 15], [0, 1, 2, 10, 11, 12]]}}
+
+
 def save(folder, pos3d, pos2d, source="gt"):
     folder.mkdir(parents=True, exist_ok=True)
     np.savez(folder / "data_3d_h36m.npz", positions_3d=pos3d)
+    joints = next(iter(next(iter(pos2d.values())).values()))[0].shape[1]
     np.savez(folder / f"data_2d_h36m_{source}.npz", positions_2d=pos2d,
-             metadata={"num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13],
-                                                                [1, 2, 3, 14, 15, 16]]})
+             metadata=META_BY_JOINTS.get(joints, META_BY_JOINTS[17]))
     return folder
 
 
