@@ -10,7 +10,7 @@ import torch
 
 from bench.cli import main
 from bench.errors import OutputError
-from bench.records import write_json_atomic
+from bench.records import write_atomic
 
 
 def run_cli(argv, capsys):
@@ -49,19 +49,21 @@ def test_a_failing_checkpoint_keeps_the_record(tmp_path, tiny_data, capsys, monk
     assert [p.name for p in (tmp_path / "ckpt").iterdir()] == []  # no temporary file left behind
 
 
-def test_full_disk_while_writing_a_record_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
-    import bench.records
-
-    def full_disk(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(bench.records.os, "fsync", full_disk)  # the write fails before the rename
+def test_full_disk_while_writing_is_one_line_and_leaves_the_old_file(tmp_path):
+    """The writer fails half way (ENOSPC, as a full disk does): one line, the previous file intact, no
+    temporary file left."""
     target = tmp_path / "runs" / "r.json"
     target.parent.mkdir()
     target.write_text('{"old": true}')
+
+    def half_then_full(tmp):
+        with open(tmp, "w") as fh:
+            fh.write('{"new": ')
+        raise OSError(errno.ENOSPC, "No space left on device")
+
     with pytest.raises(OutputError, match="the disk is full") as e:
-        write_json_atomic(target, {"new": True})
-    assert "\n" not in str(e.value)
+        write_atomic(target, half_then_full)
+    assert "\n" not in str(e.value) and str(target) in str(e.value)
     assert target.read_text() == '{"old": true}'
     assert [p.name for p in target.parent.iterdir()] == ["r.json"]
 
