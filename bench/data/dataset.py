@@ -7,6 +7,8 @@ joint reduction); the engine only sees :class:`Sequence` objects.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -62,6 +64,7 @@ class PoseDataset:
             'Walk' -> 'Walking'); see bench.data.actions.
         source_role / source_file: the role the 2D source plays (bench.data.sources; '' for a raw
             source with no role) and the 2D file read.
+        files: every file the loader read (3D and 2D): what :func:`fingerprint` hashes.
     """
 
     name: str
@@ -82,6 +85,13 @@ class PoseDataset:
     action_aliases: dict[str, str] = field(default_factory=dict)
     source_role: str = ""
     source_file: str = ""
+    files: list[str] = field(default_factory=list)
+
+    def fingerprint(self) -> dict:
+        """What identifies the data of a run beyond its config: the files read, by name, size and
+        content hash (sha256 of the files concatenated in order; cached per file and modification
+        time, so a sweep hashes each file once)."""
+        return data_fingerprint(self.files)
 
     def subjects(self) -> list[str]:
         return sorted(self.positions)
@@ -131,6 +141,29 @@ class PoseDataset:
 
     def num_frames(self, subjects: list[str]) -> int:
         return sum(len(v[0]) * len(v) for s in subjects for v in self.positions[s].values())
+
+
+_HASHES: dict[tuple, str] = {}
+
+
+def _file_sha256(path: str) -> str:
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def data_fingerprint(files: list[str]) -> dict:
+    """``{"files": [{"name", "bytes", "sha256"}], "sha256": <of the files' hashes in order>}``."""
+    entries = [{"name": os.path.basename(f), "bytes": os.path.getsize(f), "sha256": _file_sha256(f)}
+               for f in files]
+    whole = hashlib.sha256("".join(e["sha256"] for e in entries).encode()).hexdigest()
+    return {"files": entries, "sha256": whole}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def build_vp3d_dataset(name: str, folder: Path, file_tag: str, source: str,
                        intrinsics={s: [c.intrinsic[:4].astype(np.float32) for c in cameras[s]]
                                    for s in positions},
                        path=str(folder), notes=notes, source_role=resolved.role or "",
-                       source_file=str(f2d))
+                       source_file=str(f2d), files=[str(f3d), str(f2d)])
 
 
 NO_PATH_MESSAGE = ("the h36m loader needs a folder: --data h36m:/path/to/folder "

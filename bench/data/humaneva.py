@@ -250,4 +250,4 @@ def load_humaneva(path: str | None, source: str = "gt",
                        positions=positions, train_subjects=train, test_subjects=test,
                        validation_subjects=list(validation_subjects), resolution=resolution,
                        path=str(folder), notes=notes, action_aliases=dict(HUMANEVA_ACTION_ALIASES),
-                       source_role=resolved.role or "", source_file=str(f2d))
+                       source_role=resolved.role or "", source_file=str(f2d), files=[str(f3d), str(f2d)])

@@ -255,4 +255,4 @@ def load_3dhp(path: str | None, source: str = "gt", valid_frames: str = "drop",
                        positions=positions, train_subjects=train, test_subjects=test,
                        validation_subjects=list(validation_subjects), resolution=resolution,
                        path=str(folder), notes=notes, source_role=resolved.role or "",
-                       source_file=str(f2d))
+                       source_file=str(f2d), files=[str(f3d), str(f2d)])

@@ -385,7 +385,8 @@ def test_a_missing_role_lists_what_the_folder_has(tmp_path):
 def test_standin_roles_keep_the_existing_sources():
     assert resolve_source("standin", "cpn").source == "det"
     assert resolve_source("standin", "det").role == "cpn" and resolve_source("standin", "gt").role == "gt"
-    assert available_sources("standin") == {"gt": "gt", "cpn": "det", "det": "det"}
+    assert available_sources("standin") == {"gt": "gt", "cpn": "det", "sh": "det", "detectron": "det",
+                                            "det": "det"}
     det, cpn, gt = (load_dataset("standin", source=s) for s in ("det", "cpn", "gt"))
     for s in ("S9", "S1"):
         for a in det.actions(s)[:3]:
@@ -393,9 +394,13 @@ def test_standin_roles_keep_the_existing_sources():
                 assert np.array_equal(det.keypoints[s][a][c], cpn.keypoints[s][a][c])
                 assert not np.array_equal(det.keypoints[s][a][c], gt.keypoints[s][a][c])
     assert det.notes == [] and gt.notes == []
+    # one detector-noise model stands in for every detector role, and the note says so
+    sh = load_dataset("standin", source="sh")
+    assert np.array_equal(sh.keypoints["S9"][det.actions("S9")[0]][0], det.keypoints["S9"][det.actions("S9")[0]][0])
+    assert sh.source_role == "sh" and "role 'sh' read data_2d_standin_det.npz" in sh.notes[0]
     with pytest.raises(DataError) as e:
-        load_dataset("standin", source="sh")
-    assert one_line(e).endswith("roles here: gt, cpn -> det; raw sources here: det, gt")
+        load_dataset("standin", source="hrnet")
+    assert one_line(e).endswith("roles here: gt, cpn -> det, sh -> det, detectron -> det; raw sources here: det, gt")
 
 
 def test_roles_of_the_other_loaders(tmp_path):

@@ -87,15 +87,15 @@ def test_dgnet_tables():
     assert set(doc["tables"]) == {"table1_2", "table3", "table4", "table5", "table6", "table7", "table8",
                                   "table9_blocks", "table9_frames", "table10", "table11", "fig4", "fig5"}
     t = doc["tables"]["table1_2"]
-    avg = {"model.name": "dgnet", "data.source": "det", "action": "Average"}
+    avg = {"model.name": "dgnet", "data.source": "cpn", "action": "Average"}
     assert [c["values"] for c in t.cells if c["key"] == avg] == [{"mpjpe": 45.3, "p_mpjpe": 35.4}]
-    eat = {"model.name": "martinez", "data.source": "det", "action": "Eating"}
+    eat = {"model.name": "martinez", "data.source": "cpn", "action": "Eating"}
     assert [c["values"]["mpjpe"] for c in t.cells if c["key"] == eat] == [58]  # printed "58."
     assert doc["tables"]["table5"].metrics() == ["mpjpe", "ms_per_frame"]
     assert all(v is None for c in doc["tables"]["fig5"].cells for v in c["values"].values())
     # the pseudo-key `action` matches only a config that carries it
-    assert match_cell(t, {"model": {"name": "dgnet"}, "data": {"source": "det"}}) is None
-    cfg = {"model": {"name": "dgnet"}, "data": {"source": "det"}, "action": "Average"}
+    assert match_cell(t, {"model": {"name": "dgnet"}, "data": {"source": "cpn"}}) is None
+    cfg = {"model": {"name": "dgnet"}, "data": {"source": "cpn"}, "action": "Average"}
     assert match_cell(t, cfg)["values"]["mpjpe"] == 45.3
 
 
