@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from bench.errors import ConfigError
-from bench.models.stgcn import STGCNBlock, SpatialGraphConv, spatial_configuration_partition
+from bench.models.stgcn import (BatchNorm1d, BatchNorm2d, STGCNBlock, SpatialGraphConv, pointwise,
+                                spatial_configuration_partition)
 from bench.registry import register_model
 from bench.skeleton import graph_skeleton
 
@@ -38,8 +39,26 @@ MERGES = ("sum", "concat", "none")
 
 
 def upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Nearest upsampling in time (Eq. 9): f_up(t) = f_in(floor(t / factor)); x is (N, C, T, V)."""
-    return x if factor == 1 else x.repeat_interleave(factor, dim=2)
+    """Nearest upsampling in time (Eq. 9): f_up(t) = f_in(floor(t / factor)); x is (N, C, T, V).
+
+    Each frame's (V, C) block is repeated in the (N, T, V, C) order, so the result is in channels_last
+    memory like the blocks' features (one copy; ``repeat_interleave`` would return (N, C, T, V) memory).
+    """
+    if factor == 1:
+        return x
+    n, c, t, v = x.shape
+    y = x.permute(0, 2, 3, 1).unsqueeze(2).expand(n, t, factor, v, c)
+    return y.reshape(n, t * factor, v, c).permute(0, 3, 1, 2)
+
+
+def upsample_add(x: torch.Tensor, other: torch.Tensor, factor: int) -> torch.Tensor:
+    """``upsample(x, factor) + other`` as one broadcast sum, without materialising the upsampled x (the same
+    numbers: each output element is one addition of the same two values)."""
+    if factor == 1:
+        return x + other
+    n, c, t, v = x.shape
+    y = other.permute(0, 2, 3, 1).reshape(n, t, factor, v, c) + x.permute(0, 2, 3, 1).unsqueeze(2)
+    return y.view(n, t * factor, v, c).permute(0, 3, 1, 2)
 
 
 class UGCN(nn.Module):
@@ -92,7 +111,7 @@ class UGCN(nn.Module):
         def block(c_in, c_out, stride=1, residual=True):
             return STGCNBlock(c_in, c_out, adjacency, temporal_kernel, stride, dropout, residual, edge_importance)
 
-        self.input_bn = nn.BatchNorm1d(2 * v) if input_bn else None
+        self.input_bn = BatchNorm1d(2 * v) if input_bn else None
         # Downsampling stage: block 1 at level 0, then (strided block, block) per level 1..4.
         down = [block(2, channels[0], residual=False)]
         for level in range(1, LEVELS):
@@ -103,19 +122,19 @@ class UGCN(nn.Module):
         self.up = nn.ModuleList(block(channels[level + 1], channels[level]) for level in reversed(range(LEVELS - 1)))
         if merge == "sum":
             self.merge_proj = nn.ModuleList(
-                nn.Sequential(nn.Conv2d(channels[level], merge_channels, 1), nn.BatchNorm2d(merge_channels))
+                nn.Sequential(nn.Conv2d(channels[level], merge_channels, 1), BatchNorm2d(merge_channels))
                 for level in reversed(range(LEVELS - 1)))
             head_in = merge_channels
         elif merge == "concat":
             self.merge_proj = nn.Sequential(nn.Conv2d(sum(channels[:LEVELS - 1]), merge_channels, 1),
-                                            nn.BatchNorm2d(merge_channels))
+                                            BatchNorm2d(merge_channels))
             head_in = merge_channels
         else:
             self.merge_proj = None
             head_in = channels[0]
         # st-gcn regressor: graph conv -> BN -> ReLU -> temporal conv to xyz (no BN / ReLU at the end)
         self.regressor_gcn = SpatialGraphConv(head_in, head_in, adjacency, edge_importance)
-        self.regressor_bn = nn.BatchNorm2d(head_in)
+        self.regressor_bn = BatchNorm2d(head_in)
         self.regressor_tcn = nn.Conv2d(head_in, 3, (temporal_kernel, 1), padding=((temporal_kernel - 1) // 2, 0))
 
     def _factor(self, level: int) -> int:
@@ -128,11 +147,12 @@ class UGCN(nn.Module):
         n, t, v, c = x.shape
         if t % self._factor(LEVELS - 1):
             raise ValueError(f"ugcn: input length {t} must be a multiple of {self._factor(LEVELS - 1)}")
-        if self.input_bn is not None:  # ST-GCN's data BN over the (joint, coordinate) channels
-            h = self.input_bn(x.permute(0, 2, 3, 1).reshape(n, v * c, t)).view(n, v, c, t).permute(0, 2, 3, 1)
-        else:
-            h = x.permute(0, 3, 1, 2)
-        h = h.contiguous()  # (N, C, T, V)
+        if self.input_bn is not None:
+            # ST-GCN's data BN over the (joint, coordinate) channels j C + c; BatchNorm1d of the (N T, V C)
+            # rows has the statistics of the (N, V C, T) layout without transposing
+            x = self.input_bn(x.reshape(n * t, v * c)).view(n, t, v, c)
+        # (N, C, T, V) in channels_last memory, i.e. the input's own (N, T, V, C) order (see bench.models.stgcn)
+        h = x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
         skips = []
         for i, blk in enumerate(self.down):
             h = blk(h)
@@ -141,13 +161,21 @@ class UGCN(nn.Module):
         ups = []
         for i, blk in enumerate(self.up):
             level = LEVELS - 2 - i
-            h = upsample(blk(h), self._factor(level + 1) // self._factor(level)) + skips[level]
+            h = upsample_add(blk(h), skips[level], self._factor(level + 1) // self._factor(level))
             ups.append((level, h))
         if self.merge == "sum":
-            h = sum(upsample(proj(f), self._factor(level)) for proj, (level, f) in zip(self.merge_proj, ups))
-            h = torch.relu(h)
+            # sum_l upsample(proj_l(f_l), factor_l), coarsest level first, as nested upsampling: nearest
+            # upsampling commutes with the sum, so this adds the same numbers in the same order at the
+            # lower resolutions and upsamples each partial sum once
+            h, prev = None, None
+            for proj, (level, f) in zip(self.merge_proj, ups):
+                p = proj[1](pointwise(proj[0], f))  # 1x1 conv, BN
+                h = p if h is None else upsample_add(h, p, self._factor(prev) // self._factor(level))
+                prev = level
+            h = torch.relu(upsample(h, self._factor(prev)))
         elif self.merge == "concat":
-            h = torch.relu(self.merge_proj(torch.cat([upsample(f, self._factor(level)) for level, f in ups], 1)))
+            h = torch.cat([upsample(f, self._factor(level)) for level, f in ups], 1)
+            h = torch.relu(self.merge_proj[1](pointwise(self.merge_proj[0], h)))
         h = torch.relu(self.regressor_bn(self.regressor_gcn(h)))
         return self.regressor_tcn(h).permute(0, 2, 3, 1).contiguous()  # (N, T, V, 3)
 
