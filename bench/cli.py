@@ -281,10 +281,13 @@ def cmd_profile(args) -> int:
     from bench.profiling import format_profile, profile_model
 
     if args.train:
+        if args.optimize != "none":
+            from bench.errors import ConfigError
+            raise ConfigError("--optimize applies to inference latency; drop it with --train")
         return _profile_training(args)
     res = profile_model(args.model, _model_opts(args.set), device=args.device, batch_size=args.batch,
                         repeats=args.repeats, warmup=args.warmup, threads=args.threads,
-                        trace_dir=args.trace, deterministic=args.deterministic)
+                        trace_dir=args.trace, deterministic=args.deterministic, optimize=args.optimize)
     if args.eval_frames:
         from bench.profiling import eval_memory
         res["eval_memory"] = eval_memory(args.model, _model_opts(args.set), args.eval_frames,
@@ -419,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trace", metavar="DIR", help="write a torch.profiler trace for TensorBoard")
     s.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=False,
                    help="time with deterministic algorithms and cuDNN on (default: off, PyTorch's defaults)")
+    s.add_argument("--optimize", default="none", metavar="MODE",
+                   help="none | fuse_bn (BatchNorms folded into the layers before them, outputs verified) | "
+                        "compile (fuse_bn, then torch.compile with inductor; compile time not timed): time "
+                        "that model and, side by side in the same run, the model as is")
     s.add_argument("--eval-frames", type=int, action="append", metavar="N",
                    help="also measure the peak memory of evaluating an N-frame sequence (repeatable; one "
                         "fresh process per N)")

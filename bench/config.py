@@ -186,6 +186,10 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "profile.repeats": (10, _int_min(1), "profile runs: timed forward passes (median reported)"),
     "profile.deterministic": (False, _bool, "profile runs: time with deterministic algorithms and cuDNN on "
                                             "(true) or off (false, PyTorch's defaults); the record says which"),
+    "profile.optimize": ("none", _choice("none", "fuse_bn", "compile"),
+                         "profile runs: time the model as is (none), with its BatchNorms folded into the layers "
+                         "before them (fuse_bn) or that and torch.compile (compile; needs a C++ compiler on "
+                         "CPU); optimized runs also record the as-is timings (*_asis metrics)"),
 }
 SECTIONS = ("model", "data", "train", "eval", "run", "profile")
 
@@ -196,7 +200,7 @@ ADDED_LATER = ("train.lr_schedule", "train.lr_milestones", "train.lr_gamma", "tr
                "train.motion_loss.intervals", "train.motion_loss.operator", "train.motion_loss.weight",
                "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge", "train.lr_min",
                "run.kind", "profile.device", "profile.batch_size", "profile.warmup", "profile.repeats",
-               "train.processes", "profile.deterministic", "train.device")
+               "train.processes", "profile.deterministic", "train.device", "profile.optimize")
 
 
 def defaults() -> dict:

@@ -16,6 +16,15 @@ contract in ``baselines/videopose3d.py``) gives ``seq_len - receptive_field + 1`
 * ``batch``: wall time of one forward pass on ``batch_size`` windows of ``seq_len`` frames;
   ``throughput_fps`` = output frames per second at the median. ``batch_size=0`` skips this measurement.
 
+``optimize`` (``none`` | ``fuse_bn`` | ``compile``, see ``bench.inference_opt``) times the model rewritten for
+inference: BatchNorms folded into the layers that feed them (verified to give the same outputs), or that
+and ``torch.compile`` (inductor), compiled for both input shapes before any timing, so compilation is never
+timed (its seconds are in ``optimize_info``). Parameters and FLOPs are always those of the model as built
+(the architecture's numbers). With ``optimize != none`` one call reports both settings side by side:
+``latency_ms`` / ``batch_ms`` / ``throughput_fps`` (and the per-frame latencies) are the optimized model's,
+and ``asis`` holds the same figures of the unmodified model, timed in the same call, its calls alternating
+with the optimized model's (a, b, b, a, ...), so that load changes on a shared machine hit both alike.
+
 Each timing runs ``warmup`` untimed calls, then ``repeats`` timed calls under ``torch.inference_mode()``
 (``torch.cuda.synchronize()`` before starting and after each call on CUDA), and reports the median and the
 25th/75th percentiles in milliseconds. ``threads`` sets ``torch.set_num_threads`` for the measurement and
@@ -153,28 +162,44 @@ def device_name(dev: torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-def time_calls(fn: Callable[[], Any], warmup: int, repeats: int, dev: torch.device) -> dict[str, Any]:
-    """Median / p25 / p75 (ms) of ``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones."""
-    if repeats < 1:
-        raise ConfigError(f"repeats={repeats} must be at least 1")
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    for _ in range(max(warmup, 0)):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    times.sort()
+def _summary(times: list[float]) -> dict[str, Any]:
+    """Median / p25 / p75 / min / max (ms) of a list of call times."""
+    times = sorted(times)
     if len(times) > 1:
         p25, _, p75 = statistics.quantiles(times, n=4, method="inclusive")
     else:
         p25 = p75 = times[0]
     return {"median": statistics.median(times), "p25": p25, "p75": p75, "min": times[0], "max": times[-1],
-            "repeats": repeats}
+            "repeats": len(times)}
+
+
+def time_calls(fn: Callable[[], Any], warmup: int, repeats: int, dev: torch.device) -> dict[str, Any]:
+    """Median / p25 / p75 (ms) of ``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones."""
+    return time_calls_interleaved([fn], warmup, repeats, dev)[0]
+
+
+def time_calls_interleaved(fns: list[Callable[[], Any]], warmup: int, repeats: int,
+                           dev: torch.device) -> list[dict[str, Any]]:
+    """``time_calls`` of several functions at once: ``warmup`` untimed calls of each, then ``repeats`` rounds
+    of one timed call of each, the order reversed every other round (a, b, b, a, ...), so that a change of
+    machine load during the measurement affects every function alike. One summary per function."""
+    if repeats < 1:
+        raise ConfigError(f"repeats={repeats} must be at least 1")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    for fn in fns:
+        for _ in range(max(warmup, 0)):
+            fn()
+    sync()
+    times: list[list[float]] = [[] for _ in fns]
+    for r in range(repeats):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            sync()
+            t0 = time.perf_counter()
+            fns[i]()
+            sync()
+            times[i].append((time.perf_counter() - t0) * 1000.0)
+    return [_summary(t) for t in times]
 
 
 def _jsonable(value: Any) -> Any:
@@ -208,14 +233,47 @@ def _write_trace(model: torch.nn.Module, x: torch.Tensor, dev: torch.device, tra
 
 # -- the profiler -------------------------------------------------------------------------------------------
 
+def _optimized(model: torch.nn.Module, optimize: str, inputs: list[torch.Tensor]
+               ) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model to time for ``optimize`` and what was done (``bench.inference_opt``); compiling happens
+    here, for every input shape, so no timing includes it."""
+    if optimize == "none":
+        return model, {"mode": "none"}
+    from bench.inference_opt import optimize_for_inference
+
+    return optimize_for_inference(model, optimize, inputs)
+
+
+def _time_pair(model: torch.nn.Module, timed: torch.nn.Module, x: torch.Tensor, warmup: int, repeats: int,
+               dev: torch.device) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Timings of ``timed(x)`` and, when it is another model, of ``model(x)`` interleaved with it."""
+    if timed is model:
+        return time_calls(lambda: model(x), warmup, repeats, dev), None
+    opt, asis = time_calls_interleaved([lambda: timed(x), lambda: model(x)], warmup, repeats, dev)
+    return opt, asis
+
+
+def _timing_figures(latency: dict, batch: dict | None, out_frames: int, eval_step: int | None,
+                    batch_size: int) -> dict[str, Any]:
+    """The timing entries of a result (latency, per-frame latencies, batch time, throughput) of one model."""
+    return {"latency_ms": latency, "latency_per_frame_ms": latency["median"] / out_frames,
+            "latency_per_frame_eval_ms": None if eval_step is None else latency["median"] / eval_step,
+            "batch_ms": batch,
+            "throughput_fps": None if batch is None else batch_size * out_frames / (batch["median"] / 1000.0)}
+
+
 def profile_model(name: str, options: dict | None = None, device: str = "cpu", batch_size: int = 64,
                   seq_len: int | None = None, warmup: int = 3, repeats: int = 10, threads: int | None = None,
                   trace_dir: str | None = None, variant: str | None = None, dtype: str = "float32",
-                  seed: int = 0, deterministic: bool | None = None) -> dict[str, Any]:
+                  seed: int = 0, deterministic: bool | None = None, optimize: str = "none") -> dict[str, Any]:
     """Profile model ``name`` built with ``options``; see the module docstring for what is measured.
 
     ``deterministic``: time with deterministic algorithms (and cuDNN) on or off, or leave the process's
     setting (``None``); the result's ``determinism`` says what was in force during the timing.
+
+    ``optimize``: ``none`` | ``fuse_bn`` | ``compile`` (``bench.inference_opt``); with another value than
+    ``none`` the result's timings are the optimized model's and ``asis`` holds the unmodified model's,
+    measured in the same call (module docstring).
 
     ``variant`` is a shortcut for ``options['variant']`` (models with several forward paths, such as
     ``videopose3d``: ``'auto'``, ``'dilated'``, ``'strided'``). Bad input raises ConfigError.
@@ -231,6 +289,9 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
         raise ConfigError(f"batch_size={batch_size} must be >= 0 (0 skips the batch measurement)")
     if threads is not None and threads < 1:
         raise ConfigError(f"threads={threads} must be at least 1")
+    from bench.inference_opt import check_mode
+
+    check_mode(optimize)
 
     from bench.engine.seed import determinism_flags, deterministic_mode
 
@@ -265,15 +326,17 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
                 x1 = make_input(1)
                 out = model(x1)
                 out_frames = int(out.shape[1]) if out.dim() >= 4 else 1
-                latency = time_calls(lambda: model(x1), warmup, repeats, dev)
-                batch = None
-                if batch_size > 0:
-                    xb = make_input(batch_size)
-                    batch = time_calls(lambda: model(xb), warmup, repeats, dev)
+                xb = make_input(batch_size) if batch_size > 0 else None
+            timed, optimize_info = _optimized(model, optimize, [x for x in (x1, xb) if x is not None])
+            with torch.inference_mode():
+                latency, latency_asis = _time_pair(model, timed, x1, warmup, repeats, dev)
+                batch = batch_asis = None
+                if xb is not None:
+                    batch, batch_asis = _time_pair(model, timed, xb, warmup, repeats, dev)
             traces: list[str] = []
             if trace_dir:
-                xt = make_input(batch_size or 1)
-                traces = _write_trace(model, xt, dev, trace_dir, worker=f"{name}_T{t_in}_B{batch_size or 1}")
+                xt = xb if xb is not None else x1
+                traces = _write_trace(timed, xt, dev, trace_dir, worker=f"{name}_T{t_in}_B{batch_size or 1}")
             threads_used = torch.get_num_threads()
             determinism = determinism_flags(dev)
         finally:
@@ -283,6 +346,9 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
     eval_step = None
     if getattr(model, "output_mode", "conv") == "seq2seq":
         eval_step = seq2seq_step(model)
+    asis = None
+    if optimize != "none":
+        asis = _timing_figures(latency_asis, batch_asis, out_frames, eval_step, batch_size)
     result = {
         "model": name,
         "options": resolved,
@@ -307,6 +373,10 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
         "batch_size": batch_size,
         "batch_ms": batch,
         "throughput_fps": None if batch is None else batch_size * out_frames / (batch["median"] / 1000.0),
+        "optimize": optimize,
+        "optimize_info": optimize_info,
+        # The unmodified model timed in the same call (None with optimize=none: then the figures above are it).
+        "asis": asis,
         "determinism": determinism,
         "warmup": warmup,
         "repeats": repeats,
@@ -396,6 +466,49 @@ def _fmt_ms(t: dict | None) -> str:
     return f"{t['median']:.2f} ms (p25 {t['p25']:.2f}, p75 {t['p75']:.2f}; {t['repeats']} reps)"
 
 
+def _optimize_summary(result: dict[str, Any]) -> str:
+    """One line on what ``optimize`` did: BatchNorms folded, compile time, verification."""
+    info = result.get("optimize_info") or {}
+    mode = result.get("optimize", "none")
+    parts = [mode]
+    if "folded" in info:
+        parts.append(f"{info['folded']} of {info['bn_total']} BatchNorm(s) folded")
+    if "compile_s" in info:
+        parts.append(f"inductor after fuse_bn, compiled in {' + '.join(f'{t:.1f}' for t in info['compile_s'])} s "
+                     f"(not timed)")
+    worst = max(info.get(k, 0.0) for k in ("verified_max_rel_diff", "verified_folds_max_rel_diff",
+                                            "compiled_max_rel_diff"))
+    parts.append(f"outputs verified (max rel. diff {worst:.1e})")
+    return "; ".join(parts)
+
+
+def _timing_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """Latency / batch / throughput rows; with an optimized model, its rows, the as-is rows, and the ratios."""
+    asis = result.get("asis")
+    mode = result.get("optimize", "none")
+    tag = f" ({mode})" if asis else ""
+    rows = [("latency, batch 1" + tag, _fmt_ms(result["latency_ms"])),
+            ("latency per output frame" + tag, f"{result['latency_per_frame_ms']:.4f} ms")]
+    if result.get("latency_per_frame_eval_ms") is not None:
+        rows.append(("latency per frame as evaluated" + tag,
+                     f"{result['latency_per_frame_eval_ms']:.4f} ms (a window every {result['eval_step']} frame(s))"))
+    rows.append(((f"batch of {result['batch_size']} windows" if result["batch_size"] else "batch") + tag,
+                 _fmt_ms(result.get("batch_ms")) if result.get("batch_ms") else "skipped (batch_size=0)"))
+    rows.append(("throughput" + tag, "-" if result.get("throughput_fps") is None
+                 else f"{result['throughput_fps']:,.0f} output frames/s"))
+    if not asis:
+        return rows
+    rows.insert(0, ("optimize", _optimize_summary(result)))
+    rows += [("latency, batch 1 (as is)", _fmt_ms(asis["latency_ms"]))]
+    if asis.get("batch_ms"):
+        rows.append((f"batch of {result['batch_size']} windows (as is)", _fmt_ms(asis["batch_ms"])))
+    ratio = f"batch 1: {result['latency_ms']['median'] / asis['latency_ms']['median']:.3f}"
+    if asis.get("batch_ms"):
+        ratio += f"; batch {result['batch_size']}: {result['batch_ms']['median'] / asis['batch_ms']['median']:.3f}"
+    rows.append((f"time {mode} / as is (medians)", ratio + " (timed alternately in this call)"))
+    return rows
+
+
 def format_profile(result: dict[str, Any]) -> str:
     """Render a ``profile_model`` result as an aligned two-column text table."""
     opts = ", ".join(f"{k}={v}" for k, v in sorted(result["options"].items()))
@@ -413,15 +526,7 @@ def format_profile(result: dict[str, Any]) -> str:
         ("receptive field / input frames", f"{result['receptive_field']} / {result['seq_len']} "
                                            f"({result['output_frames_per_window']} output frame(s) per window)"),
         ("FLOPs per output frame", f"{result['flops_per_frame'] / 1e6:,.2f} M (= 2 x MACs)"),
-        ("latency, batch 1", _fmt_ms(result["latency_ms"])),
-        ("latency per output frame", f"{result['latency_per_frame_ms']:.4f} ms"),
-        *([("latency per frame as evaluated",
-            f"{result['latency_per_frame_eval_ms']:.4f} ms (a window every {result['eval_step']} frame(s))")]
-          if result.get("latency_per_frame_eval_ms") is not None else []),
-        (f"batch of {result['batch_size']} windows" if result["batch_size"] else "batch",
-         _fmt_ms(result.get("batch_ms")) if result.get("batch_ms") else "skipped (batch_size=0)"),
-        ("throughput", "-" if result.get("throughput_fps") is None
-         else f"{result['throughput_fps']:,.0f} output frames/s"),
+        *_timing_rows(result),
         ("device", f"{result['device']} ({result['device_name']}), {result['threads']} thread(s), "
                    f"{result['dtype']}"),
         ("torch", result["torch_version"]),

@@ -172,3 +172,18 @@ def test_eval_memory_counts_windows_per_forward_in_fresh_processes():
         eval_memory("ugcn", {"width": 4}, [100])
     with pytest.raises(ConfigError, match="positive integers"):
         eval_memory("ugcn", {}, [0])
+
+
+def test_interleaved_timing_alternates_and_summarises_each_function():
+    from bench.profiling import time_calls_interleaved
+
+    order = []
+    a, b = time_calls_interleaved([lambda: order.append("a"), lambda: order.append("b")], warmup=1, repeats=4,
+                                  dev=torch.device("cpu"))
+    assert order == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up, then a b | b a | ...
+    assert a["repeats"] == b["repeats"] == 4 and a["p25"] <= a["median"] <= a["p75"]
+
+
+def test_profile_model_unknown_optimize_mode_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown optimize mode"):
+        profile_model("martinez", {"linear_size": 32}, optimize="fast")

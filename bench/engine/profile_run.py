@@ -9,6 +9,12 @@ FLOPs per output frame, and times forward passes under ``torch.inference_mode`` 
   models evaluated with a window every ``eval_step`` frames: the window's time divided by that step).
 * ``throughput_fps``: output frames per second with ``profile.batch_size`` windows per forward pass.
 
+With ``profile.optimize`` (``fuse_bn`` or ``compile``, see ``bench.inference_opt``) these two metrics, and
+``latency_ms`` / ``batch_ms``, are the optimized model's; the model as is, timed in the same call, adds
+``ms_per_frame_asis``, ``throughput_fps_asis``, ``latency_ms_asis`` and ``batch_ms_asis``, and the record's
+``profile.optimize_info`` says what was folded or compiled. ``params`` and ``flops_per_frame`` are the
+unmodified model's in every case.
+
 ``determinism`` records the deterministic-algorithm and cuDNN settings in force while timing, set by
 ``profile.deterministic`` (and on CUDA the TF32 and cuBLAS-workspace settings too).
 
@@ -37,9 +43,16 @@ def profile_device(setting: str) -> str:
     return setting
 
 
+def _timing_metrics(timings: dict) -> dict:
+    """Record metrics of one model's timings (a ``profile_model`` result or its ``asis`` part)."""
+    per_frame = timings["latency_per_frame_eval_ms"] or timings["latency_per_frame_ms"]
+    return {"ms_per_frame": per_frame, "throughput_fps": timings["throughput_fps"],
+            "latency_ms": timings["latency_ms"]["median"], "batch_ms": timings["batch_ms"]["median"]}
+
+
 def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, scale: str = "adhoc",
                        cell: dict | None = None, shrinks: list[str] | None = None,
-                       runs_dir: str | os.PathLike = "results/runs") -> dict:
+                       runs_dir: str | os.PathLike = "results/runs", overrides: dict | None = None) -> dict:
     """Profile the model of the resolved config ``cfg``; write and return its run record."""
     from bench.engine.run import git_revision, machine_info
     from bench.profiling import profile_model
@@ -50,10 +63,10 @@ def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, s
     result = profile_model(cfg["model"]["name"], dict(cfg["model"]["options"]), device=device,
                            batch_size=pc["batch_size"], warmup=pc["warmup"], repeats=pc["repeats"],
                            threads=torch.get_num_threads(), seed=cfg["seed"],
-                           deterministic=pc["deterministic"])
-    per_frame = result["latency_per_frame_eval_ms"] or result["latency_per_frame_ms"]
-    metrics = {"ms_per_frame": per_frame, "throughput_fps": result["throughput_fps"],
-               "latency_ms": result["latency_ms"]["median"], "batch_ms": result["batch_ms"]["median"]}
+                           deterministic=pc["deterministic"], optimize=pc["optimize"])
+    metrics = _timing_metrics(result)
+    if result["asis"] is not None:
+        metrics.update({f"{k}_asis": v for k, v in _timing_metrics(result["asis"]).items()})
     record = {
         "schema": SCHEMA, "id": run_id, "protocol": protocol, "scale": scale, "cell": cell or {},
         "seed": cfg["seed"], "config": cfg, "variants": [{}], "metrics": {"": metrics},
@@ -62,11 +75,11 @@ def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, s
         "profile": {k: result[k] for k in ("device", "device_name", "threads", "dtype", "seq_len",
                                            "receptive_field", "output_frames_per_window", "eval_step",
                                            "forward_path", "batch_size", "warmup", "repeats",
-                                           "latency_ms", "batch_ms")},
+                                           "latency_ms", "batch_ms", "optimize", "optimize_info", "asis")},
         "timing": {}, "wall_time_s": time.time() - t0, "machine": machine_info(),
         "versions": {"torch": torch.__version__, "numpy": np.__version__},
         "determinism": result["determinism"], "git": git_revision(), "shrinks": shrinks or [],
-        "dataset": None,
+        "dataset": None, "overrides": dict(overrides or {}),
     }
     write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)
     return record
