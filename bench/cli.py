@@ -215,7 +215,7 @@ def cmd_ablate(args) -> int:
     from bench.config import parse_set
     from bench.runner import run_sweep
 
-    res = run_sweep(args.protocol, scale=args.scale, seeds=args.seeds, overrides=parse_set(args.set),
+    res = run_sweep(args.protocol, scale=args.scale, seeds=args.seeds, overrides=_sweep_overrides(args),
                     jobs=args.jobs, runs_dir=Path(args.runs_dir), formats=tuple(args.format),
                     log=_print, progress=sys.stderr.isatty(), launcher=args.launcher,
                     address=args.address, cpus_per_cell=args.cpus_per_cell)
@@ -223,32 +223,44 @@ def cmd_ablate(args) -> int:
     for p in res.outputs:
         _print(f"  wrote {p}")
     if "md" in args.format:
-        md = Path("results/tables") / f"{args.protocol}.md"
-        if md.exists():
+        md = next((p for p in res.outputs if p.suffix == ".md"), None)
+        if md is not None:
             _print(md.read_text())
     return 0
+
+
+def _sweep_overrides(args) -> dict:
+    """--set items plus --data (sugar for data.dataset) of bench ablate / bench table."""
+    from bench.config import parse_set
+
+    overrides = parse_set(args.set)
+    if getattr(args, "data", None):
+        overrides["data.dataset"] = args.data
+    return overrides
 
 
 def cmd_table(args) -> int:
     from bench.protocols import list_protocols, load_protocol
     from bench.records import load_records
     from bench.report.tables import write_index
-    from bench.runner import write_outputs
+    from bench.runner import plan, write_outputs
 
     names = list_protocols() if args.protocol == "all" else [args.protocol]
+    overrides = _sweep_overrides(args)
     entries = []
     for name in names:
         protocol = load_protocol(name)
         records = load_records(args.runs_dir, name, args.scale, skip_corrupt=_print)
         if not records and args.protocol == "all":
             continue
+        jobs = plan(protocol, args.scale, overrides=overrides, runs_dir=Path(args.runs_dir))
         table, outs = write_outputs(protocol, records, args.scale, Path("results/tables"),
-                                    None if args.no_plots else Path("results/plots"), tuple(args.format))
+                                    None if args.no_plots else Path("results/plots"), tuple(args.format), jobs)
         entries.append((table, protocol))
         for p in outs:
             _print(f"wrote {p}")
         if args.protocol != "all" and "md" in args.format:
-            _print(Path("results/tables", f"{name}.md").read_text())
+            _print(Path("results/tables", f"{table.stem}.md").read_text())
     if args.protocol == "all":
         from bench.report.readme import write_results_readme
         idx = write_index(Path("results/tables"), [t for t, _ in entries])
@@ -380,9 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_eval)
 
+    data_help = ("dataset NAME:PATH for every cell (= --set data.dataset=...); a real Human3.6M folder "
+                 "(h36m:DIR) replaces the bundled stand-in, e.g. --data h36m:/data/h36m")
     s = sub.add_parser("ablate", help="run a protocol sweep (resumable)")
     s.add_argument("protocol")
     s.add_argument("--scale", default="quick", choices=["smoke", "quick", "paper"])
+    s.add_argument("--data", help=data_help)
     s.add_argument("--seeds", type=int)
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     s.add_argument("--jobs", type=int, default=1,
@@ -400,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("table", help="(re)write tables from run records")
     s.add_argument("protocol", help="protocol name or 'all'")
     s.add_argument("--scale", default="quick", choices=["smoke", "quick", "paper"])
+    s.add_argument("--data", help="the --data the sweep was given (the table takes that sweep's records)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="the --set the sweep was given (the table takes that sweep's records)")
     s.add_argument("--format", action="append", choices=["md", "latex", "csv"], default=None)
     s.add_argument("--runs-dir", default=str(RESULTS / "runs"))
     s.add_argument("--no-plots", action="store_true")

@@ -50,7 +50,7 @@ def _pool_worker(job, protocol: str, scale: str, runs_dir: str, threads: int, tb
     from bench.engine.run import run_experiment
     torch.set_num_threads(threads)
     rec = run_experiment(job.cfg, variants=job.variants, protocol=protocol, scale=scale,
-                         cell=job.cell, shrinks=job.shrinks, runs_dir=runs_dir, tb_dir=tb_dir)
+                         cell=job.cell, shrinks=job.shrinks, overrides=job.overrides, runs_dir=runs_dir, tb_dir=tb_dir)
     return rec["id"], rec["wall_time_s"]
 
 
@@ -74,7 +74,7 @@ def run_local(todo: list, sweep: Sweep, jobs: int) -> int:
         for i, job in enumerate(todo, 1):
             tj = time.time()
             run_experiment(job.cfg, variants=job.variants, protocol=name, scale=sweep.scale, cell=job.cell,
-                           shrinks=job.shrinks, runs_dir=sweep.runs_dir, tb_dir=sweep.tb_dir,
+                           shrinks=job.shrinks, overrides=job.overrides, runs_dir=sweep.runs_dir, tb_dir=sweep.tb_dir,
                            progress=sweep.progress)
             ran += 1
             log(f"[{name}] {i}/{len(todo)} {job.label}: done in {time.time() - tj:.0f} s")
@@ -113,7 +113,7 @@ def run_cell(job, protocol: str, scale: str, threads: int, with_tb: bool):
     with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
         tb = os.path.join(tmp, "tb") if with_tb else None
         rec = run_experiment(job.cfg, variants=job.variants, protocol=protocol, scale=scale, cell=job.cell,
-                             shrinks=job.shrinks, runs_dir=os.path.join(tmp, "runs"), tb_dir=tb)
+                             shrinks=job.shrinks, overrides=job.overrides, runs_dir=os.path.join(tmp, "runs"), tb_dir=tb)
         events = {}
         if tb:
             events = {str(f.relative_to(tb)): f.read_bytes() for f in Path(tb).rglob("*") if f.is_file()}

@@ -9,7 +9,10 @@ Fields (every key is checked; a typo is an error naming the file and the key):
                         (models.size_vs_error: attention-TCN Table 1 and DG-Net Fig. 4 in one plot)
 ``base``                a partial experiment (see bench.config); omitted fields take defaults
 ``grid``                dotted key -> list of values; the Cartesian product gives the cells
-``cells``               alternatively, an explicit list of override dicts (may be combined with grid)
+``cells``               alternatively, an explicit list of override dicts (may be combined with grid);
+                        ``data.actions`` / ``data.train_actions: each_action_group`` in the grid gives one
+                        cell per action group of the dataset the cells read (a scale's grid may keep a
+                        list of them, or N: the first N)
 ``extra_cells``         override dicts run besides the grid, not crossed with it (a baseline the grid's
                         keys do not apply to, e.g. "no motion loss" beside operator x interval)
 ``eval_variants``       dotted eval key -> list of values, all evaluated on each trained model
@@ -64,10 +67,19 @@ class Protocol:
     also_reported: list[str] = field(default_factory=list)
     path: str = ""
 
-    def cell_overrides(self, scale: str | None = None) -> list[dict[str, Any]]:
+    def cell_overrides(self, scale: str | None = None, expanded: dict | None = None) -> list[dict[str, Any]]:
         """The list of cells: explicit ``cells`` x Cartesian product of ``grid`` (at ``scale``, a
-        ``grid`` entry of that scale keeps only the listed values of those keys), then ``extra_cells``."""
-        grid = {**self.grid, **((self.scales.get(scale) or {}).get("grid") or {})} if scale else self.grid
+        ``grid`` entry of that scale keeps only the listed values of those keys), then ``extra_cells``.
+        ``expanded``: the values of grid keys that come from the data (``each_action_group``, filled in
+        by the planner from the dataset); a scale's grid entry for such a key is the list it keeps."""
+        grid = dict(self.grid)
+        if scale:
+            grid.update((self.scales.get(scale) or {}).get("grid") or {})
+        grid.update(expanded or {})  # the planner already applied the scale's choice to these
+        for k, v in grid.items():
+            if not isinstance(v, list):
+                raise ConfigError(f"{self.path or self.name}: grid.{k} = {v!r} takes its values from the dataset; "
+                                  f"plan the protocol (bench ablate) to expand it")
         keys = list(grid)
         product = [dict(zip(keys, values)) for values in itertools.product(*grid.values())]
         explicit = self.cells or [{}]
@@ -143,8 +155,11 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
     if not isinstance(grid, dict):
         raise ConfigError(f"{where}: grid must map dotted keys to lists")
     for k, v in grid.items():
+        if v == "each_action_group" and k in ("data.actions", "data.train_actions"):
+            continue  # one cell per action group of the dataset, expanded by the planner
         if not isinstance(v, list) or not v:
-            raise ConfigError(f"{where}: grid.{k} must be a non-empty list")
+            raise ConfigError(f"{where}: grid.{k} must be a non-empty list (or each_action_group for "
+                              f"data.actions / data.train_actions)")
         validate_partial({k: v[0]}, f"{where}: grid")
     cells = raw.get("cells") or []
     if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
@@ -189,7 +204,11 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
         if not isinstance(scale_grid, dict):
             raise ConfigError(f"{where}: scales.{s}.grid must map grid keys to lists of values")
         for k, vals in scale_grid.items():
-            # a scale only shrinks: it may keep a subset of a grid key's values, never add one
+            # a scale only shrinks: it may keep a subset of a grid key's values, never add one (a grid key
+            # whose values come from the dataset is checked against the dataset by the planner)
+            if grid.get(k) == "each_action_group" and ((isinstance(vals, list) and vals) or (
+                    isinstance(vals, int) and not isinstance(vals, bool) and vals >= 1)):
+                continue  # a list of action groups, or N: the dataset's first N groups
             if k not in grid or not isinstance(vals, list) or not vals or any(v not in grid[k] for v in vals):
                 raise ConfigError(f"{where}: scales.{s}.grid.{k} must be a non-empty subset of grid.{k}")
         scales[s] = ov

@@ -7,13 +7,14 @@ the table at the end. Where cells run is :mod:`bench.launchers`' business.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.config import diff, resolve, validate_partial
+from bench.config import diff, flatten, resolve, validate_partial
 from bench.engine.run import experiment_id
 from bench.errors import ConfigError, DataError
 from bench.protocols import Protocol, load_protocol
@@ -32,6 +33,8 @@ class Job:
     id: str
     path: Path
     label: str = ""
+    overrides: dict = field(default_factory=dict)
+    data_sha256: str | None = None  # content hash of the data files the cell reads (None: no data)
 
 
 @dataclass
@@ -77,9 +80,76 @@ def _check_scale_options(protocol: Protocol, scale_ov: dict, cells: list[dict], 
                                   f"({', '.join(sorted(names))}) has option {opt!r}")
 
 
+#: A grid value that stands for "one cell per action group of the dataset" (cross-action protocols):
+#: the groups come from the data the cell reads, so the protocol runs unchanged on any dataset.
+DATASET_ACTIONS = "each_action_group"
+
+
+def data_files_sha256(data_cfg: dict) -> str:
+    """Content hash of the files a cell's data config reads (bench.data: the 3D file and the 2D file
+    its source or role resolves to), without loading the dataset."""
+    from bench.data.dataset import data_fingerprint, resolve_source
+
+    resolved = resolve_source(data_cfg["dataset"], data_cfg["source"])
+    return data_fingerprint([str(resolved.file_3d), str(resolved.file_2d)])["sha256"]
+
+
+def _check_overrides(protocol: Protocol, overrides: dict) -> None:
+    """A --set may not fix a key the protocol varies from cell to cell (every such cell would become
+    the same experiment), and --data must be the kind of data the protocol is written for."""
+    values: dict[str, set] = {}
+    for k, v in {**protocol.grid, **protocol.eval_variants}.items():
+        values[k] = {json.dumps(x, sort_keys=True) for x in v} if isinstance(v, list) else {"each", "group"}
+    cells = protocol.cells + protocol.extra_cells
+    for k in {k for c in cells for k in c}:  # a key set by some cells: varied if it takes two values
+        values.setdefault(k, set()).update(json.dumps(c.get(k, "<base>"), sort_keys=True) for c in cells)
+    clash = sorted(k for k in overrides if len(values.get(k, ())) > 1)
+    if clash:
+        raise ConfigError(f"--set {clash[0]}: protocol {protocol.name} varies {clash[0]} from cell to cell, so "
+                          f"every such cell would be the same experiment; drop the --set (2D sources are "
+                          f"roles, e.g. cpn and gt, resolved by each dataset)")
+    spec = overrides.get("data.dataset")
+    if spec:
+        want = str(flatten(protocol.base).get("data.dataset", "standin")).partition(":")[0]
+        got = str(spec).partition(":")[0]
+        # the bundled stand-in stands in for Human3.6M (and for MPI-INF-3DHP in the 3DHP tables): a real
+        # folder of either replaces it
+        if got != want and not (want == "standin" and got in ("h36m", "3dhp")):
+            raise ConfigError(f"--data {spec}: protocol {protocol.name} is written for {want} data; give "
+                              f"--data {want}:DIR" + (" (or h36m:DIR, 3dhp:DIR)" if want == "standin" else ""))
+
+
+def _expand_dataset_grid(protocol: Protocol, scale: str, overrides: dict) -> dict:
+    """The grid values that come from the data (``DATASET_ACTIONS``): one single-group list per action
+    group of the dataset the protocol's base (with the scale and --set) reads."""
+    keys = [k for k, v in protocol.grid.items() if v == DATASET_ACTIONS]
+    if not keys:
+        return {}
+    from bench.engine.run import get_dataset
+
+    data_ov = {k: v for k, v in {**flatten(protocol.scale_config(scale)), **overrides}.items()
+               if k.startswith("data.")}
+    base = resolve(protocol.base, data_ov, where=protocol.path)
+    groups = get_dataset(base["data"]).action_groups()
+    every = [[g] for g in groups]
+    kept = (protocol.scales.get(scale) or {}).get("grid") or {}
+    out = {}
+    for k in keys:
+        choice = kept.get(k, every)
+        if isinstance(choice, int):  # the scale keeps the first N groups
+            choice = every[:choice]
+        unknown = [v for v in choice if v not in every]
+        if unknown:
+            raise ConfigError(f"{protocol.path}: scales.{scale}.grid.{k}: {unknown[0]} is not an action group of "
+                              f"{base['data']['dataset']} ({', '.join(groups)})")
+        out[k] = choice
+    return out
+
+
 def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: dict | None = None,
          runs_dir: Path = RESULTS / "runs") -> list[Job]:
-    """Resolve every cell x seed of ``protocol`` at ``scale`` (validates everything up front)."""
+    """Resolve every cell x seed of ``protocol`` at ``scale`` (validates everything up front: options,
+    recipe, and that every cell's data files exist)."""
     from bench.engine.train import check_training
     from bench.registry import create_model
     import torch
@@ -88,6 +158,7 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
         raise ConfigError(f"unknown scale {scale!r}; use smoke, quick or paper")
     overrides = overrides or {}
     validate_partial(overrides, "--set")  # a bad --set value is the command line's, not the protocol's
+    _check_overrides(protocol, overrides)
     scale_ov, n_seeds = scale_overrides(protocol, scale)
     paper_ov, _ = scale_overrides(protocol, "paper")
     if seeds is not None:
@@ -95,9 +166,9 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
         n_seeds = seeds
     variants = protocol.variant_overrides()
-    cells = protocol.cell_overrides(scale)
+    cells = protocol.cell_overrides(scale, _expand_dataset_grid(protocol, scale, overrides))
     _check_scale_options(protocol, scale_ov, cells, scale)
-    jobs, checked = [], set()
+    jobs, checked, data_hash = [], set(), {}
     for cell in cells:
         where = f"{protocol.path}: cell {cell}" if cell else protocol.path
         model_name = resolve(protocol.base, cell, where=where)["model"]["name"]
@@ -121,26 +192,51 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
                 except ConfigError as e:
                     raise ConfigError(f"{where}: {e}") from None
                 checked.add(key)
+            sha = None
+            if cfg["run"]["kind"] != "profile":  # profile cells time the model and read no data
+                dkey = (cfg["data"]["dataset"], cfg["data"]["source"])
+                if dkey not in data_hash:
+                    data_hash[dkey] = data_files_sha256(cfg["data"])
+                sha = data_hash[dkey]
             run_id = experiment_id(cfg, variants)
             label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.items()) or "base"
             jobs.append(Job(cfg, cell, seed, variants, describe_shrinks(paper, cfg, scale), run_id,
-                            record_path(runs_dir, protocol.name, scale, run_id), f"{label} seed={seed}"))
+                            record_path(runs_dir, protocol.name, scale, run_id), f"{label} seed={seed}",
+                            dict(overrides), sha))
     return jobs
 
 
+def record_data_sha256(rec: dict) -> str | None:
+    """The content hash of the data a record was made from (None: a profile run, or a record written
+    before records carried it)."""
+    return (((rec.get("dataset") or {}).get("fingerprint")) or {}).get("sha256")
+
+
+def _move_aside(job: Job, why: str, tag: str, log) -> None:
+    aside = job.path.with_name(f"{job.path.name}.{tag}-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(job.path, aside)
+    log(f"{why}: moved aside to {aside.name}; the cell runs again")
+
+
 def finished(job: Job, log=print) -> bool:
-    """Whether the job's record exists and can be read. A corrupt one (cut short, edited, another
-    schema) is moved aside to ``<id>.json.corrupt-<time>`` with a message, and the cell runs again."""
+    """Whether the job's record exists, can be read and was made from the data files the job reads now.
+    A corrupt record (cut short, edited, another schema) or one made from other data (a file replaced in
+    place, or a record from before records carried a content hash) is moved aside to
+    ``<id>.json.<corrupt|stale>-<time>`` with a message, and the cell runs again."""
     if not job.path.exists():
         return False
     try:
-        read_record(job.path)
-        return True
+        rec = read_record(job.path)
     except DataError as e:
-        aside = job.path.with_name(f"{job.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(job.path, aside)
-        log(f"{e}: moved aside to {aside.name}; the cell runs again")
+        _move_aside(job, str(e), "corrupt", log)
         return False
+    made_from = record_data_sha256(rec)
+    if job.data_sha256 is not None and made_from != job.data_sha256:
+        why = ("no record of the data it was made from" if made_from is None
+               else f"made from other data files (sha256 {made_from[:12]}, now {job.data_sha256[:12]})")
+        _move_aside(job, f"run record {job.path}: {why}", "stale", log)
+        return False
+    return True
 
 
 def reuse_record(job: Job, protocol: str, scale: str, runs_dir: Path) -> bool:
@@ -156,7 +252,9 @@ def reuse_record(job: Job, protocol: str, scale: str, runs_dir: Path) -> bool:
             continue  # unreadable or of another version: run it again rather than trust it
         if rec.get("id") != job.id or rec.get("config") != json.loads(json.dumps(job.cfg)):
             continue
-        rec.update(protocol=protocol, cell=job.cell, shrinks=job.shrinks,
+        if job.data_sha256 is not None and record_data_sha256(rec) != job.data_sha256:
+            continue  # the same config made from other data files
+        rec.update(protocol=protocol, cell=job.cell, shrinks=job.shrinks, overrides=job.overrides,
                    shared_from=rec.get("shared_from") or rec.get("protocol"))
         write_json_atomic(job.path, rec)
         return True
@@ -188,33 +286,85 @@ def run_sweep(name: str, scale: str = "quick", seeds: int | None = None, overrid
     sweep = Sweep(name, scale, Path(runs_dir), tb_dir, log, progress)
     res.ran = launch(todo, sweep, launcher, jobs, address, cpus_per_cell)
     res.records = [r for r in load_records(runs_dir, name, scale) if r["id"] in {j.id for j in all_jobs}]
-    _, res.outputs = write_outputs(protocol, res.records, scale, tables_dir, plots_dir, formats)
+    _, res.outputs = write_outputs(protocol, res.records, scale, tables_dir, plots_dir, formats, all_jobs)
     res.seconds = time.time() - t0
     return res
 
 
+def output_stem(protocol: str, scale: str, overrides: dict | None) -> str:
+    """File name (without extension) of a sweep's table and plots: ``<protocol>.<scale>``, plus
+    ``.<dataset>-<hash>`` when --data / --set changed the data (``.set-<hash>`` for other --set), so
+    that no sweep overwrites the table of another (a committed quick table included)."""
+    stem = f"{protocol}.{scale}"
+    if overrides:
+        blob = json.dumps(overrides, sort_keys=True, default=str).encode()
+        tag = str(overrides["data.dataset"]).partition(":")[0] if "data.dataset" in overrides else "set"
+        stem += f".{tag}-{hashlib.sha256(blob).hexdigest()[:6]}"
+    return stem
+
+
+def _cell_key(cfg: dict, variants: list[dict]) -> str:
+    """The id of a config with its seed removed: records of one cell (any seed) share it."""
+    return experiment_id({**cfg, "seed": None}, variants)
+
+
+def select_records(records: list[dict], jobs: list[Job]) -> tuple[list[dict], str]:
+    """The records of the planned cells (any seed) made from the data the plan reads, and a footnote
+    on the others (records of other --set / --data, of older configurations, or of replaced data
+    files): a table never pools records of different configurations or data."""
+    planned = {_cell_key(j.cfg, j.variants): j.data_sha256 for j in jobs}
+    keep, other, stale, unknown = [], 0, 0, 0
+    for r in records:
+        key = _cell_key(r.get("config") or {}, r.get("variants") or [{}])
+        made_from = record_data_sha256(r)
+        if key not in planned:
+            other += 1
+        elif planned[key] is not None and made_from is not None and made_from != planned[key]:
+            stale += 1
+        else:
+            unknown += planned[key] is not None and made_from is None
+            keep.append(r)
+    parts = []
+    if other:
+        parts.append(f"{other} run record(s) of this protocol and scale belong to other configurations "
+                     f"(another --set or --data, or an older version of the protocol) and are not in this table")
+    if stale:
+        parts.append(f"{stale} were made from other data files than the ones the plan reads now and are "
+                     f"left out (bench ablate runs their cells again)")
+    if unknown:
+        parts.append(f"{unknown} record(s) in the table predate content hashes of the data, so their data "
+                     f"is not verified (bench ablate runs their cells again)")
+    return keep, ("; ".join(parts) + "." if parts else "")
+
+
 def write_outputs(protocol: Protocol, records: list[dict], scale: str, tables_dir: Path,
-                  plots_dir: Path | None, formats=("md",)):
-    """Table(s) and plots of one protocol from its records; returns (table, paths written)."""
+                  plots_dir: Path | None, formats=("md",), jobs: list[Job] | None = None):
+    """Table(s) and plots of one protocol from the records of its plan ``jobs`` (others are left out with
+    a footnote); returns (table, paths written)."""
     from bench.report.reported import reported_for
     from bench.report.tables import build_table, write_table_files
 
+    if jobs is None:
+        jobs = plan(protocol, scale)
+    records, others = select_records(records, jobs)
+    cells = list({json.dumps(j.cell, sort_keys=True, default=str): j.cell for j in jobs}.values())
+    stem = output_stem(protocol.name, scale, jobs[0].overrides if jobs else None)
     reported = reported_for(protocol)
-    table = build_table(protocol, records, reported, scale)
+    table = build_table(protocol, records, reported, scale, cells=cells, stem=stem, other_records=others)
     outputs = list(write_table_files(table, Path(tables_dir), formats))
     if plots_dir is not None and records:
         from bench.report.plots import plot_curves, plot_protocol, plot_scatter
         plot_opts = protocol.layout.get("plot") or {}
+        plots = Path(plots_dir)
         if plot_opts.get("scatter"):  # layout.plot.scatter: [x metric, y metric] (models.size_vs_error)
             x, y = plot_opts["scatter"]
-            outputs.append(plot_scatter(table, reported, Path(plots_dir) / f"{protocol.name}.png", x, y))
+            outputs.append(plot_scatter(table, reported, plots / f"{stem}.png", x, y))
         else:
-            outputs.append(plot_protocol(table, Path(plots_dir) / f"{protocol.name}.png"))
+            outputs.append(plot_protocol(table, plots / f"{stem}.png"))
         if any(r.get("curve") for r in records):  # profile runs (models.latency) have no training curve
-            outputs.append(plot_curves(records, Path(plots_dir) / f"{protocol.name}.curves.png"))
-        heatmap = (protocol.layout.get("plot") or {}).get("heatmap")
+            outputs.append(plot_curves(records, plots / f"{stem}.curves.png"))
+        heatmap = plot_opts.get("heatmap")
         if heatmap:  # layout.plot.heatmap: the dotted key of the training action (cross-action protocols)
             from bench.report.plots import plot_cross_action
-            outputs.append(plot_cross_action(records, Path(plots_dir) / f"{protocol.name}.heatmap.png",
-                                             train_key=str(heatmap)))
+            outputs.append(plot_cross_action(records, plots / f"{stem}.heatmap.png", train_key=str(heatmap)))
     return table, outputs

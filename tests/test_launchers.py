@@ -54,7 +54,7 @@ def test_ray_sweep_gives_the_same_records_and_table_as_the_local_pool(tmp_path):
         res = subprocess.run(_sweep(work / "runs", "--jobs", "2", "--launcher", launcher), cwd=work, env=ENV,
                              capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stderr
-        out[launcher] = (_records(work / "runs"), (work / "results/tables" / f"{PROTO}.md").read_text(), res)
+        out[launcher] = (_records(work / "runs"), (work / "results/tables" / f"{PROTO}.smoke.md").read_text(), res)
     (local, local_table, _), (remote, ray_table, res) = out["local"], out["ray"]
     assert "Ray: 3 cells on a local Ray instance" in res.stdout
     assert set(local) == set(remote) == _planned(1, tmp_path)
@@ -101,7 +101,7 @@ def test_killing_a_ray_worker_mid_sweep_loses_and_duplicates_no_cell(tmp_path):
     assert len(files) == len(recs) == 6 and set(recs) == _planned(2, tmp_path)  # each once, nothing else
     assert all(r["id"] == rid and r["metrics"][""]["mpjpe"] > 0 for rid, r in recs.items())
     assert out.count(": done in ") == 6  # the killed cell was run again, and reported once
-    table = (tmp_path / "results/tables" / f"{PROTO}.md").read_text()
+    table = (tmp_path / "results/tables" / f"{PROTO}.smoke.md").read_text()
     rows = [ln for ln in table.splitlines() if ln.startswith(("| 27 ", "| 81 ", "| 243 "))]
     assert len(rows) == 3 and all("(n=2)" in ln for ln in rows)
 

@@ -22,9 +22,9 @@ def test_protocol_runs_at_smoke_scale(name, tmp_path, monkeypatch):
     res = run_sweep(name, "smoke", runs_dir=tmp_path / "runs", tables_dir=tmp_path / "tables",
                     plots_dir=tmp_path / "plots", tb_dir=None, log=lambda m: None, progress=False)
     assert res.ran == len(res.records) > 0
-    table = (tmp_path / "tables" / f"{name}.md").read_text()
+    table = (tmp_path / "tables" / f"{name}.smoke.md").read_text()
     if load_protocol(name).reported_ref:
         assert "Kendall" in table and "—" not in table.split("Kendall")[0]  # every planned cell filled
     else:
         assert "—" not in table.split("Notes:")[0]
-    assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / f"{name}.smoke.png").stat().st_size > 1000

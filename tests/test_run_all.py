@@ -100,7 +100,7 @@ def test_run_all_killed_at_random_moments_resumes_without_recomputing(tmp_path):
     assert {p: len(r) for p, r in per_protocol.items()} == {"tiny.a": 4, "tiny.b": 2}, f"seed {seed}"
     assert all(r["metrics"][""]["mpjpe"] > 0 for recs in per_protocol.values() for r in recs)
     for p, n in (("tiny.a", 4), ("tiny.b", 2)):
-        table = (root / "results/tables" / f"{p}.md").read_text()
+        table = (root / "results/tables" / f"{p}.smoke.md").read_text()
         rows = [ln for ln in table.splitlines() if ln.startswith("| 0.")]
         assert len(rows) == n and all(ln.split("|")[2].strip() not in ("", "—") for ln in rows), table
     assert "[run_all] done in" in out and (root / "results/README.md").exists()

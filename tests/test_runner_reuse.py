@@ -30,7 +30,8 @@ def other_record(job, protocol="otherproto", **over):
     rec = {"schema": 1, "id": job.id, "protocol": protocol, "scale": SCALE, "cell": {"model.options.k": 2},
            "seed": job.seed, "config": json.loads(json.dumps(job.cfg)), "variants": job.variants,
            "metrics": {"": {"mpjpe": 61.5, "per_action": {"Walk": {"mpjpe": 60.0}}}}, "params": 4321,
-           "shrinks": ["something else (smoke)"], "curve": [], "epochs": 1}
+           "shrinks": ["something else (smoke)"], "curve": [], "epochs": 1,
+           "dataset": {"fingerprint": {"sha256": job.data_sha256}}}
     rec.update(over)
     return rec
 
@@ -83,6 +84,18 @@ def test_record_with_a_different_config_is_not_reused(jobs, tmp_path):
     rec = other_record(job)
     rec["config"]["train"]["epochs"] += 1  # same file name and id, other experiment
     write(tmp_path / "otherproto" / SCALE / f"{job.id}.json", rec)
+    assert reuse_record(job, PROTO, SCALE, tmp_path) is False
+    assert not job.path.exists()
+
+
+def test_record_made_from_other_data_is_not_reused(jobs, tmp_path):
+    """The same config and id, but its data files had other contents (replaced in place), or the record
+    does not say what they were."""
+    job = job_in(jobs[0], tmp_path)
+    write(tmp_path / "otherproto" / SCALE / f"{job.id}.json",
+          other_record(job, dataset={"fingerprint": {"sha256": "0" * 64}}))
+    assert reuse_record(job, PROTO, SCALE, tmp_path) is False
+    write(tmp_path / "thirdproto" / SCALE / f"{job.id}.json", other_record(job, dataset={}))
     assert reuse_record(job, PROTO, SCALE, tmp_path) is False
     assert not job.path.exists()
 
@@ -171,4 +184,4 @@ def test_sweep_with_every_cell_shared_trains_nothing(jobs, tmp_path):
     assert "3 of them shared with other protocols" in lines[0] and "0 to run" in lines[0]
     assert sorted(r["id"] for r in res.records) == sorted(j.id for j in jobs)
     assert all(r["shared_from"] == "otherproto" and r["protocol"] == PROTO for r in res.records)
-    assert (tmp_path / "tables" / f"{PROTO}.md").exists()
+    assert (tmp_path / "tables" / f"{PROTO}.{SCALE}.md").exists()

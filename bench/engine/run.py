@@ -80,6 +80,17 @@ def git_revision() -> str:
         return "unknown"
 
 
+def dataset_record(ds: PoseDataset, data_cfg: dict, train_seqs=None, test_seqs=None) -> dict:
+    """What a run record says about its data: the dataset asked for and the files actually read, with
+    their content hash (a record whose files changed since is not reused; tables name the data)."""
+    rec = {"name": ds.name, "spec": data_cfg["dataset"], "source": data_cfg["source"],
+           "source_role": ds.source_role, "source_file": os.path.basename(ds.source_file), "path": ds.path,
+           "notes": ds.notes, "fingerprint": ds.fingerprint()}
+    if train_seqs is not None:
+        rec.update(train_sequences=len(train_seqs), test_sequences=len(test_seqs))
+    return rec
+
+
 def experiment_id(cfg: dict, variants: list[dict]) -> str:
     """Stable id of (resolved config, evaluation variants); keys added later count only off their default."""
     return config_hash({"config": hash_view(cfg), "variants": variants})
@@ -112,7 +123,8 @@ def check_processes(cfg: dict) -> tuple[int, int]:
 def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: str | None = None,
                    scale: str = "adhoc", cell: dict | None = None, shrinks: list[str] | None = None,
                    runs_dir: str | os.PathLike = "results/runs", progress: bool = False, log=None,
-                   tb_dir: str | None = None, checkpoint: str | None = None) -> dict | None:
+                   tb_dir: str | None = None, checkpoint: str | None = None,
+                   overrides: dict | None = None) -> dict | None:
     """Train and evaluate one resolved experiment; write and return its run record.
 
     In a process group (``bench train --ddp``; ``train.processes`` = its size) every process trains;
@@ -124,7 +136,7 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
     if cfg.get("run", {}).get("kind") == "profile":
         from bench.engine.profile_run import profile_experiment
         return profile_experiment(cfg, run_id=run_id, protocol=protocol, scale=scale, cell=cell,
-                                  shrinks=shrinks, runs_dir=runs_dir)
+                                  shrinks=shrinks, runs_dir=runs_dir, overrides=overrides)
     t0 = time.time()
     path = record_path(runs_dir, protocol, scale, run_id)
     if rank == 0:  # find out now, not after training, that an output cannot be written
@@ -171,8 +183,8 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
         "wall_time_s": time.time() - t0, "machine": machine_info(device),
         "versions": {"torch": torch.__version__, "numpy": np.__version__},
         "determinism": determinism_flags(device), "git": git_revision(), "shrinks": shrinks or [],
-        "dataset": {"name": ds.name, "path": ds.path, "notes": ds.notes,
-                    "train_sequences": len(train_seqs), "test_sequences": len(test_seqs)},
+        "dataset": dataset_record(ds, cfg["data"], train_seqs, test_seqs),
+        "overrides": dict(overrides or {}),
     }
     if torch.distributed.is_available() and torch.distributed.is_initialized():  # --ddp, any --nproc
         record["distributed"] = {"world_size": world_size, "backend": torch.distributed.get_backend()}

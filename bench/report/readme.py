@@ -70,10 +70,10 @@ def write_results_readme(results_dir: str | Path, entries: list[tuple[Table, Pro
             compared = (f" Compared with `{table.reported_ref}`: {table.tau_summary()}."
                         if table.has_reported else " No reported numbers to compare with.")
             differs = differences(protocol, scale)
-            lines.append(f"- [tables/{table.name}.md](tables/{table.name}.md): {_md_escape(table.title)}."
+            lines.append(f"- [tables/{table.stem}.md](tables/{table.stem}.md): {_md_escape(table.title)}."
                          f"{_md_escape(compared)} *Differs from the paper:* {_md_escape(differs)}")
             for suffix in PLOT_KINDS:
-                png = results_dir / "plots" / f"{table.name}{suffix}"
+                png = results_dir / "plots" / f"{table.stem}{suffix}"
                 if png.exists():
                     lines.append(f"  - [plots/{png.name}](plots/{png.name}): {_plot_line(protocol, suffix)}")
         lines.append("")

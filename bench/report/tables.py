@@ -105,6 +105,7 @@ class TableCell:
 @dataclass
 class Table:
     name: str
+    stem: str  # file name without extension: <protocol>.<scale>[.<dataset or set>-<hash>]
     title: str
     scale: str
     row_keys: list[str]
@@ -301,7 +302,7 @@ def _resolved_cell(protocol: Protocol, cell: dict, scale: str) -> dict | None:
         return None
 
 
-def _planned_locations(protocol: Protocol, scale: str, keys: list[str]) -> list[dict]:
+def _planned_locations(protocol: Protocol, scale: str, keys: list[str], cells: list[dict] | None = None) -> list[dict]:
     """The flat (dotted) config of each planned cell x variant. Resolved through the model registry
     where possible; otherwise merged from defaults, base, cell and scale without the model's own
     option defaults, and a location whose layout keys are then not all known is left out (its runs,
@@ -311,8 +312,13 @@ def _planned_locations(protocol: Protocol, scale: str, keys: list[str]) -> list[
     except BenchError:  # a protocol that does not validate is reported by its loader, not here
         return []
     scale_ov = _scale_flat(protocol, scale)
+    if cells is None:
+        try:
+            cells = protocol.cell_overrides(scale)
+        except BenchError:  # a grid that comes from the dataset: the records place themselves
+            cells = []
     out = []
-    for cell in protocol.cell_overrides(scale):
+    for cell in cells:
         cell_flat = _flatten(cell)
         resolved = _resolved_cell(protocol, cell, scale)
         for variant in protocol.variant_overrides() or [{}]:
@@ -378,8 +384,12 @@ def _norm_source(name: str) -> str:
 
 
 def build_table(protocol: Protocol, records: Iterable[dict], reported_table: ReportedTable | None,
-                scale: str) -> Table:
-    """The table of ``protocol`` at ``scale`` from its run records (others are ignored)."""
+                scale: str, cells: list[dict] | None = None, stem: str | None = None,
+                other_records: str = "") -> Table:
+    """The table of ``protocol`` at ``scale`` from its run records (others are ignored). ``cells``: the
+    planned cells (the sweep's plan; default: the protocol's own list); ``stem``: the file name without
+    extension (default ``<protocol>.<scale>``); ``other_records``: a footnote on records of the same
+    protocol left out (other configurations or data)."""
     layout = protocol.layout or {}
     row_keys = list(layout.get("rows") or [])
     col_keys = list(layout.get("columns") or [])
@@ -415,7 +425,7 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
         for c in protocol.cells:
             if k in c:
                 order.add(k, c[k])
-    planned = _planned_locations(protocol, scale, keys)
+    planned = _planned_locations(protocol, scale, keys, cells)
     for flat in planned:
         for k in keys:
             order.add(k, flat[k])
@@ -495,7 +505,8 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
                      if c.metric == m and c.mean is not None and c.reported is not None]
             tau[m] = kendall_tau([p[0] for p in pairs], [p[1] for p in pairs])
 
-    table = Table(name=protocol.name, title=protocol.title, scale=scale, row_keys=row_keys,
+    table = Table(name=protocol.name, stem=stem or f"{protocol.name}.{scale}", title=protocol.title, scale=scale,
+                  row_keys=row_keys,
                   column_keys=col_keys, metrics=metrics, labels=dict(layout.get("labels") or {}),
                   rows=rows, column_groups=col_groups, cells=cells, tau=tau, n_records=len(records),
                   expected_seeds=expected, description=protocol.description,
@@ -507,7 +518,37 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
     table.datasets = sorted({str(get_path(r.get("config") or {}, "data.dataset", "?")) for r in records})
     table.sources = sorted({str(get_path(r.get("config") or {}, "data.source", "?")) for r in records})
     table.footnotes = _footnotes(protocol, records, reported_table, table, cells_by_loc, used_reported)
+    if other_records:
+        table.footnotes.insert(0, other_records)
     return table
+
+
+def _data_notes(records: list[dict]) -> list[str]:
+    """The data the runs actually read (dataset, 2D source and file, content hash) and every --set the
+    sweep was given, from the records themselves."""
+    notes, seen = [], set()
+    for r in records:
+        d = r.get("dataset") or {}
+        fp = d.get("fingerprint") or {}
+        if not d or not fp:
+            continue
+        key = (d.get("spec"), d.get("source"), fp.get("sha256"))
+        if key in seen:
+            continue
+        seen.add(key)
+        files = ", ".join(f["name"] for f in fp.get("files", []))
+        notes.append(f"Data: `{d.get('spec')}` ({d.get('name')}), 2D source `{d.get('source')}`"
+                     + (f" (role {d['source_role']!r})" if d.get("source_role") else "")
+                     + f": {files}, content sha256 {str(fp.get('sha256'))[:12]}."
+                     + (f" {' '.join(d.get('notes') or [])}." if d.get("notes") else ""))
+    sets = sorted({f"{k}={v}" for r in records for k, v in (r.get("overrides") or {}).items()})
+    if sets:
+        notes.append(f"Run with --set {'; '.join(sets)} (over the protocol's own settings).")
+    specs = {str((r.get("dataset") or {}).get("spec", "")).partition(":")[0] for r in records}
+    if any(s and s not in ("standin", "standin_humaneva") and not s.startswith("standin") for s in specs):
+        notes.append("The protocol's notes below describe its default data, the bundled stand-in; this "
+                     "table's runs read the data named above.")
+    return notes
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> Tau:
@@ -545,6 +586,7 @@ def _footnotes(protocol: Protocol, records: list[dict], reported: ReportedTable 
     elif records and scale != "paper":
         notes.append(f"Scale '{scale}': no budget differs from the protocol's paper scale.")
 
+    notes.extend(_data_notes(records))
     # Dataset and 2D source against the paper's.
     paper_ds = str(reported.protocol.get("dataset", "")) if reported else ""
     for ds in table.datasets:
@@ -756,13 +798,14 @@ _RENDER = {"md": render_markdown, "tex": render_latex, "csv": render_csv}
 
 
 def write_table_files(table: Table, out_dir: str | Path, formats: Sequence[str] = ("md",)) -> list[Path]:
-    """Write ``<out_dir>/<protocol>.<ext>`` for each format (md, tex/latex, csv), atomically."""
+    """Write ``<out_dir>/<stem>.<ext>`` for each format (md, tex/latex, csv), atomically; the stem carries
+    the scale (and the data or --set of a sweep that had them), so no sweep overwrites another's table."""
     paths = []
     for f in formats:
         ext = FORMATS.get(str(f).lower())
         if ext is None:
             raise ConfigError(f"unknown table format {f!r}; use md, latex or csv")
-        path = Path(out_dir) / f"{table.name}.{ext}"
+        path = Path(out_dir) / f"{table.stem}.{ext}"
         write_text_atomic(path, _RENDER[ext](table))
         paths.append(path)
     return paths
@@ -786,7 +829,7 @@ def write_index(out_dir: str | Path, entries: Iterable[Table | dict]) -> Path:
     for e in entries:
         if isinstance(e, Table):
             name, title, scale, n, tau = e.name, e.title, e.scale, e.n_records, e.tau_summary()
-            file = f"{e.name}.md"
+            file = f"{e.stem}.md"
         else:
             name, title, scale = e["name"], e.get("title", ""), e.get("scale", "")
             n, tau = e.get("n_records", ""), e.get("tau_summary", "")

@@ -16,17 +16,17 @@ def test_readme_lists_each_table_and_existing_plot_once(tmp_path):
     t1 = build_table(proto, [], get_reported_table("attention_tcn", "table11"), "quick")
     t2 = build_table(other, [], None, "quick")
     (tmp_path / "plots").mkdir()
-    for name in ("toy.noise.png", "toy.noise.curves.png", "toy.size.png"):
+    for name in ("toy.noise.quick.png", "toy.noise.quick.curves.png", "toy.size.quick.png"):
         (tmp_path / "plots" / name).write_bytes(b"png")
     text = write_results_readme(tmp_path, [(t1, proto), (t2, other)], "quick").read_text()
     lines = text.splitlines()
-    (noise,) = [ln for ln in lines if ln.startswith("- [tables/toy.noise.md]")]
+    (noise,) = [ln for ln in lines if ln.startswith("- [tables/toy.noise.quick.md]")]
     assert "Toy noise table" in noise and "attention_tcn.table11" in noise
     assert "Differs from the paper:* Paper: Human3.6M; here the stand-in. Quick scale: 4 epochs." in noise
     assert "second note" not in text and "Smoke scale" not in text
-    assert sum("plots/toy.noise.png" in ln for ln in lines) == 1
-    assert any("plots/toy.noise.curves.png" in ln and "training curves" in ln for ln in lines)
-    assert not any("toy.noise.heatmap.png" in ln for ln in lines)  # not on disk, not listed
-    (size_plot,) = [ln for ln in lines if "plots/toy.size.png" in ln]
+    assert sum("plots/toy.noise.quick.png" in ln for ln in lines) == 1
+    assert any("plots/toy.noise.quick.curves.png" in ln and "training curves" in ln for ln in lines)
+    assert not any("toy.noise.quick.heatmap.png" in ln for ln in lines)  # not on disk, not listed
+    (size_plot,) = [ln for ln in lines if "plots/toy.size.quick.png" in ln]
     assert "scatter of params against mpjpe" in size_plot
     assert "No reported numbers" in text
