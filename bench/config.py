@@ -186,6 +186,12 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "profile.repeats": (10, _int_min(1), "profile runs: timed forward passes (median reported)"),
     "profile.deterministic": (False, _bool, "profile runs: time with deterministic algorithms and cuDNN on "
                                             "(true) or off (false, PyTorch's defaults); the record says which"),
+    "profile.mode": ("forward", _choice("forward", "train"),
+                     "profile runs: forward = inference latency and throughput (bench.profiling); train = "
+                     "training throughput as the engine trains the cell's recipe (bench.train_profile: "
+                     "windows/s, ms per step split, aten ops, FLOPs against a matmul peak)"),
+    "profile.steps": (10, _int_min(1), "profile runs in train mode: timed training steps (median reported; "
+                                       "profile.warmup untimed steps first)"),
     "profile.optimize": ("none", _choice("none", "fuse_bn", "compile"),
                          "profile runs: time the model as is (none), with its BatchNorms folded into the layers "
                          "before them (fuse_bn) or that and torch.compile (compile; needs a C++ compiler on "
@@ -200,7 +206,8 @@ ADDED_LATER = ("train.lr_schedule", "train.lr_milestones", "train.lr_gamma", "tr
                "train.motion_loss.intervals", "train.motion_loss.operator", "train.motion_loss.weight",
                "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge", "train.lr_min",
                "run.kind", "profile.device", "profile.batch_size", "profile.warmup", "profile.repeats",
-               "train.processes", "profile.deterministic", "train.device", "profile.optimize")
+               "train.processes", "profile.deterministic", "train.device", "profile.optimize", "profile.mode",
+               "profile.steps")
 
 
 def defaults() -> dict:

@@ -9,10 +9,11 @@ Fields (every key is checked; a typo is an error naming the file and the key):
                         (models.size_vs_error: attention-TCN Table 1 and DG-Net Fig. 4 in one plot)
 ``base``                a partial experiment (see bench.config); omitted fields take defaults
 ``grid``                dotted key -> list of values; the Cartesian product gives the cells
-``cells``               alternatively, an explicit list of override dicts (may be combined with grid);
+``cells``               alternatively, an explicit list of override dicts (may be combined with grid; a
+                        cell's ``label: TEXT`` names it in the table's ``label`` column, see CELL_LABEL);
                         ``data.actions`` / ``data.train_actions: each_action_group`` in the grid gives one
                         cell per action group of the dataset the cells read (a scale's grid may keep a
-                        list of them, or N: the first N)
+                        list of them, or N: the N with the most training frames)
 ``extra_cells``         override dicts run besides the grid, not crossed with it (a baseline the grid's
                         keys do not apply to, e.g. "no motion loss" beside operator x interval)
 ``eval_variants``       dotted eval key -> list of values, all evaluated on each trained model
@@ -103,6 +104,17 @@ class Protocol:
         return f"{self.paper}.{self.table}" if self.paper and self.table else None
 
 
+#: A cell's ``label`` (a string) names it in the table (layout key ``label``) without being part of its
+#: experiment: cells that differ in ways no single config key shows (quick and paper width of models whose
+#: width options have different names) get a row each.
+CELL_LABEL = "label"
+
+
+def config_part(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell's config overrides: the cell without its ``label``."""
+    return {k: v for k, v in cell.items() if k != CELL_LABEL}
+
+
 def variant_key(variant: dict[str, Any]) -> str:
     """Stable string key of an evaluation variant ('' for the plain evaluation)."""
     return ",".join(f"{k}={variant[k]}" for k in sorted(variant))
@@ -165,7 +177,9 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
     if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
         raise ConfigError(f"{where}: cells must be a list of mappings")
     for i, c in enumerate(cells):
-        validate_partial(c, f"{where}: cells[{i}]")
+        if CELL_LABEL in c and not (isinstance(c[CELL_LABEL], str) and c[CELL_LABEL]):
+            raise ConfigError(f"{where}: cells[{i}].{CELL_LABEL} must be a non-empty string")
+        validate_partial(config_part(c), f"{where}: cells[{i}]")
     extra = raw.get("extra_cells") or []
     if not isinstance(extra, list) or not all(isinstance(c, dict) and c for c in extra):
         raise ConfigError(f"{where}: extra_cells must be a list of non-empty mappings")
@@ -208,7 +222,7 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
             # whose values come from the dataset is checked against the dataset by the planner)
             if grid.get(k) == "each_action_group" and ((isinstance(vals, list) and vals) or (
                     isinstance(vals, int) and not isinstance(vals, bool) and vals >= 1)):
-                continue  # a list of action groups, or N: the dataset's first N groups
+                continue  # a list of action groups, or N: the dataset's N groups with the most training frames
             if k not in grid or not isinstance(vals, list) or not vals or any(v not in grid[k] for v in vals):
                 raise ConfigError(f"{where}: scales.{s}.grid.{k} must be a non-empty subset of grid.{k}")
         scales[s] = ov

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.config import diff, flatten, resolve, validate_partial
 from bench.engine.run import experiment_id
 from bench.errors import ConfigError, DataError
-from bench.protocols import Protocol, load_protocol
+from bench.protocols import Protocol, config_part, load_protocol
 from bench.records import check_writable, load_records, read_record, record_path, write_json_atomic
 
 RESULTS = Path("results")
@@ -71,7 +71,7 @@ def _for_model(scale_ov: dict, model_name: str) -> dict:
 def _check_scale_options(protocol: Protocol, scale_ov: dict, cells: list[dict], scale: str) -> None:
     from bench.registry import get_entry
 
-    names = {resolve(protocol.base, c, where=protocol.path)["model"]["name"] for c in cells}
+    names = {resolve(protocol.base, config_part(c), where=protocol.path)["model"]["name"] for c in cells}
     for k in scale_ov:
         if k.startswith("model.options."):
             opt = k.split(".", 2)[2]
@@ -130,14 +130,17 @@ def _expand_dataset_grid(protocol: Protocol, scale: str, overrides: dict) -> dic
     data_ov = {k: v for k, v in {**flatten(protocol.scale_config(scale)), **overrides}.items()
                if k.startswith("data.")}
     base = resolve(protocol.base, data_ov, where=protocol.path)
-    groups = get_dataset(base["data"]).action_groups()
+    ds = get_dataset(base["data"])
+    groups = ds.action_groups()
     every = [[g] for g in groups]
     kept = (protocol.scales.get(scale) or {}).get("grid") or {}
     out = {}
     for k in keys:
         choice = kept.get(k, every)
-        if isinstance(choice, int):  # the scale keeps the first N groups
-            choice = every[:choice]
+        if isinstance(choice, int):  # the scale keeps the N groups with the most training frames
+            train = base["data"]["train_subjects"] or ds.train_subjects
+            frames = {g: sum(len(s) for s in ds.sequences(train, actions=[g])) for g in groups}
+            choice = [[g] for g in sorted(groups, key=lambda g: -frames[g])[:choice]]
         unknown = [v for v in choice if v not in every]
         if unknown:
             raise ConfigError(f"{protocol.path}: scales.{scale}.grid.{k}: {unknown[0]} is not an action group of "
@@ -168,16 +171,17 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
     variants = protocol.variant_overrides()
     cells = protocol.cell_overrides(scale, _expand_dataset_grid(protocol, scale, overrides))
     _check_scale_options(protocol, scale_ov, cells, scale)
-    jobs, checked, data_hash = [], set(), {}
+    jobs, checked, data_hash, planned_ids = [], set(), {}, set()
     for cell in cells:
         where = f"{protocol.path}: cell {cell}" if cell else protocol.path
-        model_name = resolve(protocol.base, cell, where=where)["model"]["name"]
+        cell_cfg = config_part(cell)
+        model_name = resolve(protocol.base, cell_cfg, where=where)["model"]["name"]
         for seed in range(n_seeds):
             # Order: base < cell < scale < --set. A scale only shrinks budgets, so it wins over a
             # cell's paper recipe; the user's --set wins over everything.
-            cfg = resolve(protocol.base, cell, _for_model(scale_ov, model_name), overrides,
+            cfg = resolve(protocol.base, cell_cfg, _for_model(scale_ov, model_name), overrides,
                           {"seed": seed}, where=where)
-            paper = resolve(protocol.base, cell, _for_model(paper_ov, model_name), overrides,
+            paper = resolve(protocol.base, cell_cfg, _for_model(paper_ov, model_name), overrides,
                             {"seed": seed}, where=where)
             if cfg["train"]["processes"] > 1:  # one experiment over several processes: bench train --ddp
                 raise ConfigError(f"{where}: train.processes={cfg['train']['processes']}: a sweep trains each "
@@ -199,6 +203,9 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
                     data_hash[dkey] = data_files_sha256(cfg["data"])
                 sha = data_hash[dkey]
             run_id = experiment_id(cfg, variants)
+            if run_id in planned_ids:  # two cells that a scale made identical: one experiment, trained once
+                continue
+            planned_ids.add(run_id)
             label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.items()) or "base"
             jobs.append(Job(cfg, cell, seed, variants, describe_shrinks(paper, cfg, scale), run_id,
                             record_path(runs_dir, protocol.name, scale, run_id), f"{label} seed={seed}",

@@ -36,6 +36,7 @@ Beside the timings:
 from __future__ import annotations
 
 import collections
+import functools
 import statistics
 import time
 from typing import Any
@@ -80,8 +81,18 @@ def _median_ms(fn, repeats: int, sync) -> float:
     return statistics.median(times)
 
 
+@functools.lru_cache(maxsize=None)
+def _matmul_peak(device: str, threads: int, sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
+    return _measure_matmul_peak(torch.device(device), sizes, repeats)
+
+
 def matmul_peak_gflops(dev: torch.device, sizes=(512, 1024, 2048), repeats: int = 5) -> dict[str, Any]:
-    """Best median GFLOP/s of square fp32 ``a @ b`` over ``sizes`` on ``dev`` (current thread count)."""
+    """Best median GFLOP/s of square fp32 ``a @ b`` over ``sizes`` on ``dev`` at the current thread count,
+    measured once per process (a sweep's cells share it: they are timed one after another)."""
+    return dict(_matmul_peak(str(dev), torch.get_num_threads(), tuple(sizes), repeats))
+
+
+def _measure_matmul_peak(dev: torch.device, sizes, repeats: int) -> dict[str, Any]:
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     best = {"gflops": 0.0, "n": None}
     gen = torch.Generator().manual_seed(0)

@@ -25,6 +25,12 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="needs ray: pip install -e '.[test]' (./run_all.sh test installs it)")
 
+def _table(work: Path) -> str:
+    """The sweep's one table: <protocol>.smoke.set-<hash>.md (its --set is in the file name)."""
+    (path,) = (work / "results/tables").glob(f"{PROTO}.smoke.set-*.md")
+    return path.read_text()
+
+
 
 def _sweep(runs: Path, *extra: str, seeds: int = 1) -> list[str]:
     cmd = [sys.executable, "-m", "bench.cli", "ablate", PROTO, "--scale", "smoke", "--runs-dir", str(runs),
@@ -54,7 +60,7 @@ def test_ray_sweep_gives_the_same_records_and_table_as_the_local_pool(tmp_path):
         res = subprocess.run(_sweep(work / "runs", "--jobs", "2", "--launcher", launcher), cwd=work, env=ENV,
                              capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stderr
-        out[launcher] = (_records(work / "runs"), (work / "results/tables" / f"{PROTO}.smoke.md").read_text(), res)
+        out[launcher] = (_records(work / "runs"), _table(work), res)
     (local, local_table, _), (remote, ray_table, res) = out["local"], out["ray"]
     assert "Ray: 3 cells on a local Ray instance" in res.stdout
     assert set(local) == set(remote) == _planned(1, tmp_path)
@@ -101,7 +107,7 @@ def test_killing_a_ray_worker_mid_sweep_loses_and_duplicates_no_cell(tmp_path):
     assert len(files) == len(recs) == 6 and set(recs) == _planned(2, tmp_path)  # each once, nothing else
     assert all(r["id"] == rid and r["metrics"][""]["mpjpe"] > 0 for rid, r in recs.items())
     assert out.count(": done in ") == 6  # the killed cell was run again, and reported once
-    table = (tmp_path / "results/tables" / f"{PROTO}.smoke.md").read_text()
+    table = _table(tmp_path)
     rows = [ln for ln in table.splitlines() if ln.startswith(("| 27 ", "| 81 ", "| 243 "))]
     assert len(rows) == 3 and all("(n=2)" in ln for ln in rows)
 

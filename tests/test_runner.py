@@ -15,6 +15,12 @@ from bench.runner import plan, run_sweep
 PROTO = "videopose3d.receptive_field"
 TINY = ["train.window_stride=256", "model.options.channels=16", "eval.metrics=[mpjpe]"]
 
+def _table(work: Path) -> str:
+    """The sweep's one table: <protocol>.smoke.set-<hash>.md (its --set is in the file name)."""
+    (path,) = (work / "results/tables").glob(f"{PROTO}.smoke.set-*.md")
+    return path.read_text()
+
+
 
 def sets(items):
     from bench.config import parse_set
@@ -58,7 +64,7 @@ def test_kill9_then_resume_gives_the_same_table(tmp_path):
     ref = tmp_path / "ref"
     ref.mkdir()
     subprocess.run(_sweep_cmd(ref / "runs"), cwd=ref, env=env, check=True, capture_output=True)
-    ref_table = (ref / "results/tables" / f"{PROTO}.smoke.md").read_text()
+    ref_table = _table(ref)
     # Interrupted run: kill -9 as soon as the first record exists.
     work = tmp_path / "work"
     work.mkdir()
@@ -74,7 +80,7 @@ def test_kill9_then_resume_gives_the_same_table(tmp_path):
     out = subprocess.run(_sweep_cmd(work / "runs"), cwd=work, env=env, check=True,
                          capture_output=True, text=True).stdout
     assert f"{len(done)} already done" in out
-    assert (work / "results/tables" / f"{PROTO}.smoke.md").read_text() == ref_table
+    assert _table(work) == ref_table
 
 
 def test_in_process_resume_skips_finished_cells(tmp_path, monkeypatch):
@@ -105,7 +111,7 @@ def test_two_sweeps_writing_one_results_folder_at_once(tmp_path):
     records = [f for f in files if f.is_file()]
     assert sorted(f.stem for f in records) == sorted(planned)  # exactly once each, nothing else
     assert all(json.loads(f.read_text())["id"] == f.stem for f in records)
-    table = (tmp_path / "results/tables" / f"{PROTO}.smoke.md").read_text()
+    table = _table(tmp_path)
     rows = [ln for ln in table.splitlines() if ln.startswith(("| 27 ", "| 81 ", "| 243 "))]
     assert len(rows) == 3 and all(ln.split("|")[6].strip() not in ("", "—") for ln in rows)  # MPJPE filled
     assert not [f for f in (tmp_path / "results").rglob("*") if f.name.startswith(".")]
@@ -113,4 +119,4 @@ def test_two_sweeps_writing_one_results_folder_at_once(tmp_path):
     again = subprocess.run(_sweep_cmd(tmp_path / "runs"), cwd=tmp_path, env=env, check=True,
                            capture_output=True, text=True).stdout
     assert "3 already done" in again
-    assert (tmp_path / "results/tables" / f"{PROTO}.smoke.md").read_text() == table
+    assert _table(tmp_path) == table

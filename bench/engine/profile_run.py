@@ -9,6 +9,13 @@ FLOPs per output frame, and times forward passes under ``torch.inference_mode`` 
   models evaluated with a window every ``eval_step`` frames: the window's time divided by that step).
 * ``throughput_fps``: output frames per second with ``profile.batch_size`` windows per forward pass.
 
+With ``profile.mode: train`` the cell is not timed forward but trained for ``profile.steps`` timed steps
+as the engine trains its recipe (bench.train_profile); its metrics are ``windows_per_s``, ``frames_per_s``,
+``steps_per_s``, ``step_ms`` and its parts (``batch_ms``, ``forward_ms``, ``backward_ms``,
+``optimizer_ms``), ``ops_forward`` / ``ops_step``, ``flops_step``, ``gflops_achieved`` against
+``matmul_peak_gflops`` (``peak_fraction``), and the compute and per-op-overhead floors as fractions of
+the step (``compute_floor_fraction``, ``overhead_floor_fraction``): what bounds the model.
+
 With ``profile.optimize`` (``fuse_bn`` or ``compile``, see ``bench.inference_opt``) these two metrics, and
 ``latency_ms`` / ``batch_ms``, are the optimized model's; the model as is, timed in the same call, adds
 ``ms_per_frame_asis``, ``throughput_fps_asis``, ``latency_ms_asis`` and ``batch_ms_asis``, and the record's
@@ -60,6 +67,9 @@ def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, s
     t0 = time.time()
     pc = cfg["profile"]
     device = profile_device(pc["device"])
+    if pc["mode"] == "train":
+        return _training_profile_record(cfg, device, run_id=run_id, protocol=protocol, scale=scale, cell=cell,
+                                        shrinks=shrinks, runs_dir=runs_dir, overrides=overrides, t0=t0)
     result = profile_model(cfg["model"]["name"], dict(cfg["model"]["options"]), device=device,
                            batch_size=pc["batch_size"], warmup=pc["warmup"], repeats=pc["repeats"],
                            threads=torch.get_num_threads(), seed=cfg["seed"],
@@ -80,6 +90,45 @@ def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, s
         "versions": {"torch": torch.__version__, "numpy": np.__version__},
         "determinism": result["determinism"], "git": git_revision(), "shrinks": shrinks or [],
         "dataset": None, "overrides": dict(overrides or {}),
+    }
+    write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)
+    return record
+
+
+#: Record metrics of a training-throughput profile (``profile.mode: train``) -> its result key.
+TRAIN_METRICS = {"windows_per_s": "windows_per_s", "frames_per_s": "frames_per_s", "steps_per_s": "steps_per_s",
+                 "step_ms": "step_ms", "ops_forward": "ops_forward", "ops_step": "ops_step",
+                 "flops_step": "flops_step", "gflops_achieved": "gflops_achieved",
+                 "matmul_peak_gflops": "matmul_peak_gflops"}
+
+
+def _training_profile_record(cfg: dict, device: str, *, run_id, protocol, scale, cell, shrinks, runs_dir,
+                             overrides, t0) -> dict:
+    """``profile.mode: train``: the cell's recipe trained for ``profile.steps`` timed steps
+    (bench.train_profile) instead of timed forward passes; the record's metrics are the throughput, the
+    per-step split, the operator and FLOP counts, and the two floors as fractions of the step."""
+    from bench.engine.run import dataset_record, get_dataset, git_revision, machine_info
+    from bench.train_profile import profile_training
+
+    pc = cfg["profile"]
+    r = profile_training(cfg, steps=pc["steps"], warmup=pc["warmup"], device=device,
+                         threads=torch.get_num_threads())
+    metrics = {k: r[v] for k, v in TRAIN_METRICS.items()}
+    metrics.update({("batch_build" if part == "batch" else part) + "_ms": ms for part, ms in r["ms"].items()})
+    metrics["peak_fraction"] = r["gflops_achieved"] / r["matmul_peak_gflops"]
+    metrics["compute_floor_fraction"] = r["compute_floor_ms"] / r["step_ms"]
+    metrics["overhead_floor_fraction"] = r["overhead_floor_ms"] / r["step_ms"]
+    record = {
+        "schema": SCHEMA, "id": run_id, "protocol": protocol, "scale": scale, "cell": cell or {},
+        "seed": cfg["seed"], "config": cfg, "variants": [{}], "metrics": {"": metrics},
+        "params": int(r["params"]), "curve": [], "epochs": 0, "best_epoch": None, "train_windows": 0,
+        "profile": {k: r[k] for k in ("device", "device_name", "threads", "batch_size", "output_frames_per_window",
+                                      "steps", "warmup", "ms", "top_ops_forward", "op_overhead_us",
+                                      "compute_floor_ms", "overhead_floor_ms", "bound", "matmul_peak_n")},
+        "timing": {}, "wall_time_s": time.time() - t0, "machine": machine_info(),
+        "versions": {"torch": torch.__version__, "numpy": np.__version__},
+        "determinism": r["determinism"], "git": git_revision(), "shrinks": shrinks or [],
+        "dataset": dataset_record(get_dataset(cfg["data"]), cfg["data"]), "overrides": dict(overrides or {}),
     }
     write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)
     return record

@@ -228,6 +228,10 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
     check_training(model, tc, cfg["model"]["name"])
     loss_fn = make_loss_fn(tc)
     batcher = make_batcher(model, train_seqs, keypoints_layout, skeleton, tc)
+    if batcher.num_windows < 2:
+        raise ConfigError(f"only {batcher.num_windows} training window(s) after data.actions / "
+                          f"data.train_actions, data.downsample and train.window_stride={tc['window_stride']}: "
+                          f"a batch needs at least 2 (BatchNorm); select more data or a smaller stride")
     opt = make_optimizer(model, tc)
     rng = np.random.RandomState(cfg["seed"])
     result = TrainResult(num_windows=batcher.num_windows)

@@ -122,6 +122,16 @@ from bench.models.tcn_common import resolve_filter_widths as _resolve_widths, se
 from bench.models.options import choice, flag, int_option
 from bench.registry import register_model
 
+
+def mish(x: torch.Tensor) -> torch.Tensor:
+    """Mish, x tanh(softplus(x)) (the attention TCN's activation). Without autograd the three-op form is
+    about 1.7x faster on the CPU than ``aten::mish`` (64 x 1024 x 81: 14.6 against 24.7 ms, 2 threads) and
+    is what the official code computes; with autograd, aten's fused backward is slightly faster. The two
+    differ by float rounding only (2.4e-7 at most on unit-normal input)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return F.mish(x)
+    return x * torch.tanh(F.softplus(x))
+
 TEMPORAL_ATTENTION = ("cascade", "direct")
 SIMILARITY = ("cosine", "ncc")
 UNIT_CONV = ("separable", "grouped")
@@ -219,9 +229,9 @@ class KernelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
         if self.select is None:
-            out = F.mish(self.units[0](x))
+            out = mish(self.units[0](x))
             return (out, out.new_ones(out.shape[0], 1, out.shape[1])) if return_weights else out
-        feats = torch.stack([F.mish(unit(x)) for unit in self.units], dim=1)  # (N, M, C, L)
+        feats = torch.stack([mish(unit(x)) for unit in self.units], dim=1)  # (N, M, C, L)
         weights = self.unit_weights(feats)
         out = (feats * weights.unsqueeze(-1)).sum(dim=1)
         return (out, weights) if return_weights else out
@@ -262,8 +272,8 @@ class DilatedBranch(nn.Module):
         self.bn = _bn(channels)
 
     def forward(self, x: torch.Tensor, res: torch.Tensor, drop: nn.Module) -> torch.Tensor:
-        h = drop(F.mish(self.unit(x)))
-        return res + drop(F.mish(self.bn(self.conv(h))))
+        h = drop(mish(self.unit(x)))
+        return res + drop(mish(self.bn(self.conv(h))))
 
 
 class MainLayer(nn.Module):
@@ -282,8 +292,8 @@ class MainLayer(nn.Module):
         self.bn = _bn(channels)
 
     def forward(self, x: torch.Tensor, res: torch.Tensor, drop: nn.Module) -> torch.Tensor:
-        h = self.temporal(x) if self.attention else F.mish(self.temporal(x))
-        return res + drop(F.mish(self.bn(self.conv(drop(h)))))
+        h = self.temporal(x) if self.attention else mish(self.temporal(x))
+        return res + drop(mish(self.bn(self.conv(drop(h)))))
 
 
 class AttentionTCN(nn.Module):
@@ -394,11 +404,11 @@ class AttentionTCN(nn.Module):
         nw = poses.shape[0]
         h = poses.reshape(nw, -1, self.receptive_field)  # (N, J*F, RF), channel = joint * F + feature
         weights = self.temporal_weights(poses)
-        main = self.drop(F.mish(self.input_unit(h)))
+        main = self.drop(mish(self.input_unit(h)))
         pending: list[list[torch.Tensor]] = [[] for _ in self.layers]
         for unit, t in zip(self.input_branches, self.input_targets):
             s = self.block[t - 1]
-            pending[t].append(self.drop(F.mish(unit(h[:, :, self._offset(s)::s]))))
+            pending[t].append(self.drop(mish(unit(h[:, :, self._offset(s)::s]))))
         for l, layer in enumerate(self.layers):
             w = self.filter_widths[l + 1]
             res = main[:, :, self._offset(w)::w]

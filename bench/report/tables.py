@@ -24,7 +24,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from bench.errors import BenchError, ConfigError
-from bench.protocols import Protocol, variant_key
+from bench.protocols import CELL_LABEL, Protocol, config_part, variant_key
 from bench.records import write_text_atomic
 from bench.report.reported import ReportedTable, get_path, match_cell, same_value
 from bench.yamlio import load as load_yaml
@@ -41,6 +41,23 @@ METRIC_NAMES = {
     "ms_per_frame": "Time (ms/frame)",
     "latency_ms_per_frame": "Latency, batch 1 (ms/frame)",
     "throughput_fps": "Throughput (frames/s)",
+    # training-throughput profiles (profile.mode: train)
+    "windows_per_s": "Train windows/s",
+    "frames_per_s": "Train frames/s",
+    "steps_per_s": "Steps/s",
+    "step_ms": "ms/step",
+    "batch_build_ms": "batch building ms",
+    "forward_ms": "forward ms",
+    "backward_ms": "backward ms",
+    "optimizer_ms": "optimizer ms",
+    "ops_forward": "aten ops/forward",
+    "ops_step": "aten ops/step",
+    "flops_step": "FLOPs/step",
+    "gflops_achieved": "GFLOP/s",
+    "matmul_peak_gflops": "matmul peak GFLOP/s",
+    "peak_fraction": "% of matmul peak",
+    "compute_floor_fraction": "compute floor (% of step)",
+    "overhead_floor_fraction": "op-overhead floor (% of step)",
 }
 #: Metrics stored at the top level of a run record, valid for every evaluation variant.
 RECORD_LEVEL = ("params", "flops_per_frame")
@@ -197,8 +214,11 @@ def fmt_metric(metric: str, v: float | None, signed: bool = False) -> str:
     sign = "+" if signed and v >= 0 else ""
     if metric == "params":
         return f"{sign}{v / 1e6:.2f}M"
-    if metric in ("flops_per_frame", "throughput_fps"):
+    if metric in ("flops_per_frame", "throughput_fps", "flops_step", "windows_per_s", "frames_per_s",
+                  "ops_forward", "ops_step"):
         return f"{sign}{_si(v)}"
+    if metric.endswith("_fraction"):
+        return f"{sign}{100 * v:.1f}%"
     if metric in ("ms_per_frame", "latency_ms_per_frame"):  # spans 0.01 ms (an MLP on a GPU) to seconds: three significant digits
         return f"{sign}{v:.3g}"
     return f"{sign}{v:.1f}"
@@ -293,6 +313,7 @@ def _resolved_cell(protocol: Protocol, cell: dict, scale: str) -> dict | None:
 
     ov = protocol.scale_config(scale)
     try:
+        cell = config_part(cell)
         first = resolve(protocol.base, cell, where=protocol.path or protocol.name)
         opts = first["model"]["options"]
         ov = {k: v for k, v in _flatten(ov).items()
@@ -319,7 +340,7 @@ def _planned_locations(protocol: Protocol, scale: str, keys: list[str], cells: l
             cells = []
     out = []
     for cell in cells:
-        cell_flat = _flatten(cell)
+        cell_flat = _flatten(config_part(cell))
         resolved = _resolved_cell(protocol, cell, scale)
         for variant in protocol.variant_overrides() or [{}]:
             if resolved is not None:  # complete: a key it lacks is an option this model has not
@@ -331,6 +352,8 @@ def _planned_locations(protocol: Protocol, scale: str, keys: list[str], cells: l
                             if not k.startswith("model.options.") or k in cell_flat or k in variant}
             if ACTION_KEY in keys:
                 flat[ACTION_KEY] = ACTION_AVERAGE
+            if CELL_LABEL in keys:
+                flat[CELL_LABEL] = cell.get(CELL_LABEL)
             if all(k in flat for k in keys):
                 out.append(flat)
     return out
@@ -352,6 +375,8 @@ def _action_entries(cfg: dict, vals: dict, keys, actions=None) -> list[tuple[dic
 def _record_entries(rec: dict, vmap: dict, row_keys, col_keys, reported, actions=None):
     """(location, variant priority, metrics dict, matched reported cell) for each metrics entry."""
     config = rec.get("config") or {}
+    if CELL_LABEL in list(row_keys) + list(col_keys):  # the cell's name in the protocol, not a config key
+        config = {**config, CELL_LABEL: (rec.get("cell") or {}).get(CELL_LABEL)}
     metrics = rec.get("metrics") or {}
     items = list(metrics.items()) or [("", {})]
     for vk, vals in items:
@@ -420,7 +445,8 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
         for c in protocol.extra_cells:  # a baseline outside the grid comes first (Table 1's empty set)
             if k in c:
                 order.add(k, c[k])
-        for v in protocol.grid.get(k, []) + protocol.eval_variants.get(k, []):
+        grid_values = protocol.grid.get(k, [])  # not a list: values from the dataset, ordered by the plan
+        for v in (grid_values if isinstance(grid_values, list) else []) + protocol.eval_variants.get(k, []):
             order.add(k, v)
         for c in protocol.cells:
             if k in c:

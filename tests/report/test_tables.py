@@ -231,7 +231,7 @@ def test_write_table_and_index(tmp_path):
     proto = rf_protocol()
     paths = write_table(proto, rf_records([60.0, 55.0, 50.0]), rf_reported(), "quick", tmp_path,
                         formats=("md", "latex", "csv"))
-    assert [p.name for p in paths] == ["toy.rf.md", "toy.rf.tex", "toy.rf.csv"]
+    assert [p.name for p in paths] == ["toy.rf.quick.md", "toy.rf.quick.tex", "toy.rf.quick.csv"]
     assert "60.0 ± 1.0" in paths[0].read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
     table = build_table(proto, rf_records([60.0, 55.0, 50.0]), rf_reported(), "quick")
@@ -239,7 +239,7 @@ def test_write_table_and_index(tmp_path):
     index = write_index(tmp_path, [table, {"name": "x.y", "title": "Other", "scale": "smoke", "n_records": 2,
                                            "tau_summary": "no reported table"}])
     text = index.read_text()
-    assert "[toy.rf](toy.rf.md)" in text and "Toy: MPJPE against receptive field" in text
+    assert "[toy.rf](toy.rf.quick.md)" in text and "Toy: MPJPE against receptive field" in text
     assert "| quick | 9 |" in text and "τ = +1.00 (n = 3)" in text and "[x.y](x.y.md)" in text
     with pytest.raises(ConfigError, match="unknown table format"):
         write_table(proto, [], None, "quick", tmp_path, formats=("html",))
