@@ -73,10 +73,9 @@ class GraphResidual(nn.Module):
         self.p = dropout
 
     def forward(self, x: torch.Tensor, **graphs) -> torch.Tensor:
-        # ReLU in place: BatchNorm's backward needs its input, not its output
-        h = batch_norm_joints(self.bn1, self.op1(x, **graphs)).relu_()
+        h = batch_norm_joints(self.bn1, self.op1(x, **graphs), relu=True)
         h = dropout_channels_first(h, self.p, self.training)
-        h = batch_norm_joints(self.bn2, self.op2(h, **graphs)).relu_()
+        h = batch_norm_joints(self.bn2, self.op2(h, **graphs), relu=True)
         return x + dropout_channels_first(h, self.p, self.training)
 
 
@@ -207,7 +206,7 @@ class DGNet(nn.Module):
         if x.dim() != 4 or x.shape[2] != self.num_joints_in or x.shape[3] != 2:
             raise ValueError(f"dgnet: expected input (B, T, {self.num_joints_in}, 2), got {tuple(x.shape)}")
         graphs = self._precomputed(x)
-        h = batch_norm_joints(self.stem_bn, self.stem(x)).relu_()
+        h = batch_norm_joints(self.stem_bn, self.stem(x), relu=True)
         feats, block_poses = [], []
         for block in self.blocks:
             h, pose = block(h, **graphs)

@@ -98,11 +98,14 @@ def static_mask(style: str, k: int, skeleton: Skeleton, generator: torch.Generat
     return torch.from_numpy(np.ascontiguousarray(m))
 
 
-def batch_norm_joints(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+def batch_norm_joints(bn: nn.BatchNorm1d, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
     """BatchNorm over the channel axis of ``(..., C)`` features: statistics per channel over every sample,
     frame and joint. Run on the contiguous ``(rows, C)`` view: a transposed ``(B, C, T*J)`` layout costs a
-    strided normalisation and two copies per call."""
-    return bn(x.reshape(-1, x.shape[-1])).view(x.shape)
+    strided normalisation and two copies per call. ``relu``: a ReLU in place on BatchNorm's own output
+    (its backward needs its input, not its output), before the view: an in-place op on a view would make
+    autograd copy the whole tensor in the backward pass."""
+    y = bn(x.reshape(-1, x.shape[-1]))
+    return (y.relu_() if relu else y).view(x.shape)
 
 
 def fused_linear(x: torch.Tensor, parts: list[tuple[torch.Tensor, torch.Tensor | None]]) -> list[torch.Tensor]:
@@ -376,10 +379,11 @@ class DynamicalTemporalGraph(_NeighbourGraph):
         ka, qb = nxt_proj or (None, None)
         q_forward = a.affinity(qa, ka, exclude, cur)  # frames 0..T-2 look at t+1
         q_backward = b.affinity(qb, kb, exclude, nxt)  # frames 1..T-1 look at t-1
-        y = self.self_linear(x)
-        y[:, :-1] += bmm_frames(q_forward, hf)
-        y[:, 1:] += bmm_frames(q_backward, hb)
-        return y
+        # Zero-padded to T frames and added out of place: in-place additions into time slices of y would
+        # make autograd copy y in the backward pass.
+        fwd = F.pad(bmm_frames(q_forward, hf), (0, 0, 0, 0, 0, 1))
+        bwd = F.pad(bmm_frames(q_backward, hb), (0, 0, 0, 0, 1, 0))
+        return self.self_linear(x) + fwd + bwd
 
 
 class SpatialNonLocal(nn.Module):
