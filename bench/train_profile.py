@@ -30,8 +30,9 @@ Beside the timings:
   device and thread count, timed in the same call, so the two numbers are comparable;
   ``op_overhead_us``: the median time of one tiny op (a 1-element add) on the device, what every
   dispatched op costs at least.
-* ``bound``: which floor is higher, ``flops_step / peak`` (``FLOPs``) or ``ops_step x op_overhead``
-  (``per-op overhead``); the two floors are given too (``compute_floor_ms``, ``overhead_floor_ms``).
+* ``bound``: ``FLOPs`` when ``flops_step / peak`` is at least half the step, ``per-op overhead`` when
+  ``ops_step x op_overhead`` is, otherwise memory traffic and small kernels (neither floor explains the
+  step); the two floors are given too (``compute_floor_ms``, ``overhead_floor_ms``).
 """
 from __future__ import annotations
 
@@ -260,13 +261,24 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
         "op_overhead_us": overhead,
         "compute_floor_ms": compute_floor,
         "overhead_floor_ms": overhead_floor,
-        "bound": "FLOPs" if (compute_floor or 0) >= overhead_floor else "per-op overhead",
+        "bound": _bound(compute_floor, overhead_floor, step_ms),
         "device": str(dev),
         "device_name": device_name(dev),
         "threads": threads_used,
         "determinism": determinism,
         "torch_version": torch.__version__,
     }
+
+
+def _bound(compute_floor: float | None, overhead_floor: float, step_ms: float) -> str:
+    """What a step's time is spent on, from the two floors: FLOPs, or per-op overhead, when that floor is at
+    least half of the step; otherwise neither, and the time goes to memory traffic and small kernels that
+    reach a fraction of the matmul rate (elementwise passes, BatchNorm, small batched products)."""
+    if compute_floor is not None and compute_floor >= 0.5 * step_ms:
+        return "FLOPs"
+    if overhead_floor >= 0.5 * step_ms:
+        return "per-op overhead"
+    return "memory traffic and small kernels (both floors under half the step)"
 
 
 def format_training_profile(r: dict[str, Any]) -> str:
