@@ -93,7 +93,7 @@ from torch import nn
 
 from bench.errors import ConfigError
 from bench.models.options import choice, int_option, probability
-from bench.models.tcn_common import set_bn_momentum
+from bench.layers import set_bn_momentum
 from bench.registry import register_model
 from bench.skeleton import GRAPH_SKELETONS
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from bench.models.options import flag, int_option, probability
-from bench.models.tcn_common import set_bn_momentum
+from bench.layers import set_bn_momentum
 from bench.registry import register_model
 
 

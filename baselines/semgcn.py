@@ -51,7 +51,7 @@ from torch.nn import functional as F
 
 from bench.errors import ConfigError
 from bench.models.graph_ops import FixedSpatialGraph, SpatialNonLocal, batch_norm_joints
-from bench.models.tcn_common import set_bn_momentum as _set_all_bn_momentum
+from bench.layers import set_bn_momentum as _set_all_bn_momentum
 from bench.models.options import int_option
 from bench.registry import register_model
 from bench.skeleton import H36M_17, Skeleton

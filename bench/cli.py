@@ -64,7 +64,7 @@ def _experiment_from_args(args) -> dict:
 
 
 def cmd_train(args) -> int:
-    from bench.engine.run import run_experiment
+    from bench.cells import execute
 
     if args.ddp or args.nproc is not None or args.backend is not None:
         return _train_ddp(args)
@@ -76,8 +76,8 @@ def cmd_train(args) -> int:
     device = "" if cfg["train"]["device"] == "cpu" else f", train.device={cfg['train']['device']}"
     _print(f"training {cfg['model']['name']} {cfg['model']['options']} on {cfg['data']['dataset']} "
            f"({cfg['data']['source']} 2D), {cfg['train']['epochs']} epochs, seed {cfg['seed']}{device}")
-    rec = run_experiment(cfg, runs_dir=args.runs_dir, progress=sys.stderr.isatty(), log=_print,
-                         tb_dir=str(RESULTS / "tb"), checkpoint=ckpt)
+    rec = execute(cfg, runs_dir=args.runs_dir, progress=sys.stderr.isatty(), log=_print,
+                  tb_dir=str(RESULTS / "tb"), checkpoint=ckpt)
     _print(_format_metrics(rec["metrics"][""]))
     _print(f"record: {Path(args.runs_dir) / 'adhoc' / 'adhoc' / (rec['id'] + '.json')}; checkpoint: {ckpt}")
     return 0
@@ -88,7 +88,7 @@ def _check_before_launch(cfg: dict) -> None:
     built on the meta device, the recipe, the data split and the model's joints against the dataset."""
     import torch
 
-    from bench.engine.run import check_model_fits, get_dataset, split_sequences
+    from bench.engine.data import check_model_fits, get_dataset, split_sequences
     from bench.engine.train import check_training
     from bench.errors import ConfigError
     from bench.registry import create_model
@@ -151,7 +151,7 @@ def _train_ddp(args) -> int:
 
     import torch
 
-    from bench.engine.run import run_experiment
+    from bench.engine.experiment import run_experiment
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
     rank = distributed.world()[0]
     say = _print if rank == 0 else None
@@ -183,7 +183,7 @@ def cmd_eval(args) -> int:
     from bench.errors import ConfigError
     from bench.engine.checkpoint import load_checkpoint
     from bench.engine.evaluate import evaluate_sequences
-    from bench.engine.run import check_model_fits, get_dataset, split_sequences
+    from bench.engine.data import check_model_fits, get_dataset, split_sequences
 
     model, saved = load_checkpoint(args.checkpoint)
     partial = {}
@@ -212,8 +212,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_ablate(args) -> int:
-    from bench.config import parse_set
-    from bench.runner import run_sweep
+    from bench.sweep import run_sweep
 
     res = run_sweep(args.protocol, scale=args.scale, seeds=args.seeds, overrides=_sweep_overrides(args),
                     jobs=args.jobs, runs_dir=Path(args.runs_dir), formats=tuple(args.format),
@@ -243,7 +242,7 @@ def cmd_table(args) -> int:
     from bench.protocols import list_protocols, load_protocol
     from bench.records import load_records
     from bench.report.tables import write_index
-    from bench.runner import plan, write_outputs
+    from bench.sweep import plan, write_outputs
 
     names = list_protocols() if args.protocol == "all" else [args.protocol]
     overrides = _sweep_overrides(args)
@@ -318,7 +317,7 @@ def cmd_profile(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from bench.check import run_check
+    from bench.golden import run_check
 
     ok = run_check(models=args.models or None, update=args.update, log=_print)
     return 0 if ok else 1
@@ -326,11 +325,11 @@ def cmd_check(args) -> int:
 
 def cmd_data(args) -> int:
     if args.data_cmd == "build-standin":
-        from bench.data.standin_build import build_standin
+        from bench.data.standin_build.build import build_standin
         summary = build_standin(out_dir=args.out, sources=args.sources, log=_print)
         _print(json.dumps(summary, indent=1, default=str))
     elif args.data_cmd == "verify-standin":
-        from bench.data.standin_build import verify_standin
+        from bench.data.standin_build.build import verify_standin
         ok, bad = verify_standin(args.folder) if args.folder else verify_standin()
         _print("stand-in rebuild matches the committed files bit for bit" if ok
                else f"stand-in rebuild differs: {', '.join(bad)}")

@@ -356,3 +356,13 @@ def diff(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
     fa, fb = flatten(a), flatten(b)
     keys = sorted(set(fa) | set(fb))
     return [(k, fa.get(k), fb.get(k)) for k in keys if fa.get(k) != fb.get(k)]
+
+
+def experiment_id(cfg: dict, variants: list[dict]) -> str:
+    """Stable id of (resolved config, evaluation variants); keys added later count only off their default."""
+    return config_hash({"config": hash_view(cfg), "variants": variants})
+
+
+def variant_key(variant: dict[str, Any]) -> str:
+    """Stable string key of an evaluation variant ('' for the plain evaluation)."""
+    return ",".join(f"{k}={variant[k]}" for k in sorted(variant))

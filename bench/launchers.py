@@ -47,10 +47,10 @@ def _is_profile(job) -> bool:
 def _pool_worker(job, protocol: str, scale: str, runs_dir: str, threads: int, tb_dir: str | None):
     import torch
 
-    from bench.engine.run import run_experiment
+    from bench.cells import execute
     torch.set_num_threads(threads)
-    rec = run_experiment(job.cfg, variants=job.variants, protocol=protocol, scale=scale,
-                         cell=job.cell, shrinks=job.shrinks, overrides=job.overrides, runs_dir=runs_dir, tb_dir=tb_dir)
+    rec = execute(job.cfg, variants=job.variants, protocol=protocol, scale=scale, cell=job.cell,
+                  shrinks=job.shrinks, overrides=job.overrides, runs_dir=runs_dir, tb_dir=tb_dir)
     return rec["id"], rec["wall_time_s"]
 
 
@@ -69,13 +69,13 @@ def run_local(todo: list, sweep: Sweep, jobs: int) -> int:
     if jobs == 1:
         import torch
 
-        from bench.engine.run import run_experiment
+        from bench.cells import execute
         torch.set_num_threads(threads)
         for i, job in enumerate(todo, 1):
             tj = time.time()
-            run_experiment(job.cfg, variants=job.variants, protocol=name, scale=sweep.scale, cell=job.cell,
-                           shrinks=job.shrinks, overrides=job.overrides, runs_dir=sweep.runs_dir, tb_dir=sweep.tb_dir,
-                           progress=sweep.progress)
+            execute(job.cfg, variants=job.variants, protocol=name, scale=sweep.scale, cell=job.cell,
+                    shrinks=job.shrinks, overrides=job.overrides, runs_dir=sweep.runs_dir, tb_dir=sweep.tb_dir,
+                    progress=sweep.progress)
             ran += 1
             log(f"[{name}] {i}/{len(todo)} {job.label}: done in {time.time() - tj:.0f} s")
         return ran
@@ -108,12 +108,12 @@ def run_cell(job, protocol: str, scale: str, threads: int, with_tb: bool):
     record and the TensorBoard event files (relative path -> bytes) for the driver to write."""
     import torch
 
-    from bench.engine.run import run_experiment
+    from bench.cells import execute
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
         tb = os.path.join(tmp, "tb") if with_tb else None
-        rec = run_experiment(job.cfg, variants=job.variants, protocol=protocol, scale=scale, cell=job.cell,
-                             shrinks=job.shrinks, overrides=job.overrides, runs_dir=os.path.join(tmp, "runs"), tb_dir=tb)
+        rec = execute(job.cfg, variants=job.variants, protocol=protocol, scale=scale, cell=job.cell,
+                      shrinks=job.shrinks, overrides=job.overrides, runs_dir=os.path.join(tmp, "runs"), tb_dir=tb)
         events = {}
         if tb:
             events = {str(f.relative_to(tb)): f.read_bytes() for f in Path(tb).rglob("*") if f.is_file()}

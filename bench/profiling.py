@@ -47,159 +47,23 @@ The result is a plain JSON-serialisable dict (``json.dumps(result)`` works; the 
 """
 from __future__ import annotations
 
-import ast
 import datetime
 import os
 import platform
-import statistics
 import time
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from bench.errors import ConfigError
+from bench.engine.device import device_name, resolve_device
 from bench.engine.evaluate import seq2seq_step
+from bench.errors import ConfigError
 from bench.flops import count_parameters, flops_per_frame
-from bench.registry import create_model, get_entry, resolve_options
+from bench.registry import create_model, match_reported_params, resolve_options
+from bench.timing import time_calls, time_calls_interleaved
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
           "float64": torch.float64}
-
-
-# -- registry metadata helpers ------------------------------------------------------------------------------
-
-def parse_options_key(key: str) -> dict[str, Any]:
-    """Parse a metadata key such as ``"receptive_field=63, filter_widths=(3, 3, 7)"`` into options.
-
-    Keys are keyword arguments written as in a Python call; values must be literals. Raises ValueError for
-    a key that is not of that form.
-    """
-    try:
-        call = ast.parse(f"f({key})", mode="eval").body
-    except SyntaxError:
-        raise ValueError(f"metadata key {key!r} is not of the form 'name=value, ...'") from None
-    if not isinstance(call, ast.Call) or call.args or any(kw.arg is None for kw in call.keywords):
-        raise ValueError(f"metadata key {key!r} is not of the form 'name=value, ...'")
-    try:
-        return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
-    except ValueError:
-        raise ValueError(f"metadata key {key!r} has a value that is not a literal") from None
-
-
-def metadata_options(name: str, key: str) -> dict[str, Any]:
-    """Options of a metadata key of model ``name``: a preset name of the entry, or ``'k=v, ...'``."""
-    entry = get_entry(name)
-    if key in entry.presets:
-        return dict(entry.presets[key])
-    return parse_options_key(key)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def match_reported_params(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Find the published parameter count of ``name`` that fits ``options``.
-
-    Candidates are the entry's ``params`` keys whose options all equal the resolved options; the one that
-    fixes the most options wins. ``match`` is ``"exact"`` when every other option is at its default, else
-    it names the options that differ from the defaults (which may or may not change the count;
-    ``profile_model`` drops the match when the built model's count differs from it).
-    Returns ``{"key": None, ...}`` when nothing fits.
-    """
-    entry = get_entry(name)
-    resolved = resolve_options(name, options)
-    best: tuple[int, str, dict] | None = None
-    for key in entry.params:
-        opts = metadata_options(name, key)
-        if all(k in resolved and _same(resolved[k], v) for k, v in opts.items()):
-            if best is None or len(opts) > best[0]:
-                best = (len(opts), key, opts)
-    if best is None:
-        return {"key": None, "params": None, "match": None}
-    _, key, opts = best
-    differ = sorted(k for k, v in resolved.items()
-                    if k not in opts and not _same(v, entry.defaults.get(k)))
-    return {"key": key, "params": int(entry.params[key]),
-            "match": "exact" if not differ else "options also set: " + ", ".join(differ)}
-
-
-# -- device / timing ----------------------------------------------------------------------------------------
-
-def resolve_device(device: str, key: str | None = None) -> torch.device:
-    """``torch.device`` for a device string, or ConfigError (one line) when it is unknown or unavailable.
-    ``key``: the config key the string came from (``train.device``), named in the message instead of the
-    ``--device`` flag."""
-    said, fix = (f"{key}={device}", f"use {key}=cpu or auto") if key else (f"device {device!r}", "use --device cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown device {device!r}; use 'cpu' or 'cuda' (or 'cuda:N')") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"{said} requested but CUDA is not available here (torch {torch.__version__}); "
-                              f"{fix}")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"{said} does not exist: {torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type != "cpu":
-        raise ConfigError(f"device {device!r} is not supported by the profiler; use 'cpu' or 'cuda'")
-    return dev
-
-
-def device_name(dev: torch.device) -> str:
-    """GPU name from CUDA, or the CPU model name from /proc/cpuinfo (platform string as a fallback)."""
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
-
-
-def _summary(times: list[float]) -> dict[str, Any]:
-    """Median / p25 / p75 / min / max (ms) of a list of call times."""
-    times = sorted(times)
-    if len(times) > 1:
-        p25, _, p75 = statistics.quantiles(times, n=4, method="inclusive")
-    else:
-        p25 = p75 = times[0]
-    return {"median": statistics.median(times), "p25": p25, "p75": p75, "min": times[0], "max": times[-1],
-            "repeats": len(times)}
-
-
-def time_calls(fn: Callable[[], Any], warmup: int, repeats: int, dev: torch.device) -> dict[str, Any]:
-    """Median / p25 / p75 (ms) of ``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones."""
-    return time_calls_interleaved([fn], warmup, repeats, dev)[0]
-
-
-def time_calls_interleaved(fns: list[Callable[[], Any]], warmup: int, repeats: int,
-                           dev: torch.device) -> list[dict[str, Any]]:
-    """``time_calls`` of several functions at once: ``warmup`` untimed calls of each, then ``repeats`` rounds
-    of one timed call of each, the order reversed every other round (a, b, b, a, ...), so that a change of
-    machine load during the measurement affects every function alike. One summary per function."""
-    if repeats < 1:
-        raise ConfigError(f"repeats={repeats} must be at least 1")
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    for fn in fns:
-        for _ in range(max(warmup, 0)):
-            fn()
-    sync()
-    times: list[list[float]] = [[] for _ in fns]
-    for r in range(repeats):
-        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
-        for i in order:
-            sync()
-            t0 = time.perf_counter()
-            fns[i]()
-            sync()
-            times[i].append((time.perf_counter() - t0) * 1000.0)
-    return [_summary(t) for t in times]
 
 
 def _jsonable(value: Any) -> Any:

@@ -115,11 +115,6 @@ def config_part(cell: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cell.items() if k != CELL_LABEL}
 
 
-def variant_key(variant: dict[str, Any]) -> str:
-    """Stable string key of an evaluation variant ('' for the plain evaluation)."""
-    return ",".join(f"{k}={variant[k]}" for k in sorted(variant))
-
-
 def protocol_path(name: str, root: Path = PROTOCOLS_DIR) -> Path:
     paper, dot, rest = name.partition(".")
     if not dot or not rest:

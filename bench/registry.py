@@ -6,6 +6,7 @@ the cheap ones. There is one level of lookup: a name maps to a builder function.
 """
 from __future__ import annotations
 
+import ast
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -98,3 +99,63 @@ def create_model(name: str, **options: Any):
     """Build the model ``name`` with keyword ``options`` (unknown options are an error)."""
     entry = get_entry(name)
     return entry.builder(**resolve_options(name, options))
+
+
+# -- metadata keys ----------------------------------------------------------------------------------------
+
+def parse_options_key(key: str) -> dict[str, Any]:
+    """Parse a metadata key such as ``"receptive_field=63, filter_widths=(3, 3, 7)"`` into options.
+
+    Keys are keyword arguments written as in a Python call; values must be literals. Raises ValueError for
+    a key that is not of that form.
+    """
+    try:
+        call = ast.parse(f"f({key})", mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"metadata key {key!r} is not of the form 'name=value, ...'") from None
+    if not isinstance(call, ast.Call) or call.args or any(kw.arg is None for kw in call.keywords):
+        raise ValueError(f"metadata key {key!r} is not of the form 'name=value, ...'")
+    try:
+        return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+    except ValueError:
+        raise ValueError(f"metadata key {key!r} has a value that is not a literal") from None
+
+
+def metadata_options(name: str, key: str) -> dict[str, Any]:
+    """Options of a metadata key of model ``name``: a preset name of the entry, or ``'k=v, ...'``."""
+    entry = get_entry(name)
+    if key in entry.presets:
+        return dict(entry.presets[key])
+    return parse_options_key(key)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def match_reported_params(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Find the published parameter count of ``name`` that fits ``options``.
+
+    Candidates are the entry's ``params`` keys whose options all equal the resolved options; the one that
+    fixes the most options wins. ``match`` is ``"exact"`` when every other option is at its default, else
+    it names the options that differ from the defaults (which may or may not change the count;
+    ``profile_model`` drops the match when the built model's count differs from it).
+    Returns ``{"key": None, ...}`` when nothing fits.
+    """
+    entry = get_entry(name)
+    resolved = resolve_options(name, options)
+    best: tuple[int, str, dict] | None = None
+    for key in entry.params:
+        opts = metadata_options(name, key)
+        if all(k in resolved and _same(resolved[k], v) for k, v in opts.items()):
+            if best is None or len(opts) > best[0]:
+                best = (len(opts), key, opts)
+    if best is None:
+        return {"key": None, "params": None, "match": None}
+    _, key, opts = best
+    differ = sorted(k for k, v in resolved.items()
+                    if k not in opts and not _same(v, entry.defaults.get(k)))
+    return {"key": key, "params": int(entry.params[key]),
+            "match": "exact" if not differ else "options also set: " + ", ".join(differ)}

@@ -133,12 +133,12 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
     ``device``: a device string (default: the experiment's ``train.device``). Returns a JSON-serialisable
     dict. Bad input raises ConfigError / DataError (one line)."""
     from bench.engine.device import to_device, training_device
-    from bench.engine.run import check_model_fits, get_dataset, split_sequences
+    from bench.engine.data import check_model_fits, get_dataset, split_sequences
     from bench.engine.seed import determinism_flags, seed_everything
     from bench.engine.train import make_batcher, make_loss_fn, make_optimizer, model_loss, output_frames
     from bench.errors import ConfigError
     from bench.flops import count_parameters
-    from bench.profiling import device_name
+    from bench.engine.device import device_name
     from bench.registry import create_model
 
     if steps < 1 or warmup < 0:

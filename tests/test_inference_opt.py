@@ -299,14 +299,14 @@ def test_profile_model_reports_optimized_and_as_is_side_by_side():
 
 def test_profile_record_keeps_the_asked_setting_and_adds_as_is_metrics(tmp_path):
     from bench.config import config_hash, hash_view, resolve
-    from bench.engine.run import run_experiment
+    from bench.cells import execute
 
     base = {"model.name": "martinez", "model.options.linear_size": 32, "run.kind": "profile",
             "profile.batch_size": 3, "profile.warmup": 0, "profile.repeats": 2}
     assert "optimize" not in hash_view(resolve(base))["profile"]  # existing ids stay
     cfg = resolve({**base, "profile.optimize": "fuse_bn"})
     assert config_hash(hash_view(cfg)) != config_hash(hash_view(resolve(base)))
-    rec = run_experiment(cfg, protocol="toy.latency", scale="smoke", runs_dir=tmp_path)
+    rec = execute(cfg, protocol="toy.latency", scale="smoke", runs_dir=tmp_path)
     m = rec["metrics"][""]
     assert m["ms_per_frame"] == pytest.approx(m["latency_ms"]) and m["ms_per_frame_asis"] > 0
     assert m["throughput_fps_asis"] == pytest.approx(3 * 1000 / m["batch_ms_asis"])

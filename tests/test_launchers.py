@@ -16,7 +16,7 @@ import pytest
 from bench.errors import ConfigError
 from bench.launchers import Sweep, _check_reachable, check_options, run_ray
 from bench.protocols import load_protocol
-from bench.runner import plan
+from bench.sweep import plan
 
 PROTO = "videopose3d.receptive_field"
 TINY = ["train.window_stride=256", "model.options.channels=16", "eval.metrics=[mpjpe]"]

@@ -4,7 +4,7 @@ import pytest
 
 from bench.protocols import load_protocol
 from bench.registry import list_models
-from bench.runner import plan
+from bench.sweep import plan
 
 
 @pytest.mark.parametrize("scale", ["smoke", "quick", "paper"])

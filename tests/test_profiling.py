@@ -7,9 +7,9 @@ from torch import nn
 
 from bench.errors import ConfigError
 from bench.flops import count_flops, count_parameters, flops_per_frame
-from bench.profiling import (format_profile, match_reported_params, metadata_options, parse_options_key,
-                             profile_model)
-from bench.registry import create_model, get_entry, list_models, resolve_options
+from bench.profiling import format_profile, profile_model
+from bench.registry import (create_model, get_entry, list_models, match_reported_params, metadata_options,
+                            parse_options_key, resolve_options)
 
 
 class TinyLinear(nn.Module):
@@ -175,7 +175,7 @@ def test_eval_memory_counts_windows_per_forward_in_fresh_processes():
 
 
 def test_interleaved_timing_alternates_and_summarises_each_function():
-    from bench.profiling import time_calls_interleaved
+    from bench.timing import time_calls_interleaved
 
     order = []
     a, b = time_calls_interleaved([lambda: order.append("a"), lambda: order.append("b")], warmup=1, repeats=4,

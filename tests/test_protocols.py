@@ -3,8 +3,8 @@ automatically)."""
 import pytest
 
 from bench.protocols import list_protocols, load_protocol
-from bench.report.reported import get_reported_table
-from bench.runner import plan, run_sweep
+from bench.report.published import get_reported_table
+from bench.sweep import plan, run_sweep
 
 
 @pytest.mark.parametrize("name", list_protocols())

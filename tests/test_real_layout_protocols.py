@@ -12,7 +12,7 @@ from bench.data.dataset import data_fingerprint
 from bench.errors import BenchError
 from bench.protocols import list_protocols, load_protocol
 from bench.data.actions import H36M_ACTION_GROUPS
-from bench.runner import plan
+from bench.sweep import plan
 
 _spec = importlib.util.spec_from_file_location("h36m_fixture", Path(__file__).parent / "data" / "h36m_fixture.py")
 fixture = importlib.util.module_from_spec(_spec)

@@ -7,7 +7,7 @@ import pytest
 from bench.errors import ConfigError
 from bench.protocols import load_protocol, parse_protocol
 from bench.report.tables import build_table
-from bench.runner import plan
+from bench.sweep import plan
 
 BLOCKS = "model.options.blocks"
 

@@ -1,4 +1,5 @@
 """Datasets: a common container, the VideoPose3D npz layout, loaders and the bundled stand-in."""
-from bench.data.dataset import PoseDataset, Sequence, list_datasets, load_dataset
+from bench.data.dataset import PoseDataset, Sequence
+from bench.data.loaders import available_sources, list_datasets, load_dataset, resolve_source
 
-__all__ = ["PoseDataset", "Sequence", "load_dataset", "list_datasets"]
+__all__ = ["PoseDataset", "Sequence", "load_dataset", "list_datasets", "resolve_source", "available_sources"]

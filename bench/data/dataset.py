@@ -16,8 +16,6 @@ from typing import Callable, Mapping
 import numpy as np
 
 from bench.data.actions import action_group, action_groups, select_takes
-from bench.data.sources import available as sources_available
-from bench.data.sources import resolve as resolve_sources
 from bench.errors import ConfigError, DataError
 from bench.skeleton import Skeleton
 
@@ -167,11 +165,7 @@ def data_fingerprint(files: list[str]) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Loader lookup: ``--data NAME[:PATH]``.
-
-_LOADERS: dict[str, Callable[..., PoseDataset]] = {}
-_LOADER_DOCS: dict[str, str] = {}
-
+# What a loader declares (bench.data.loaders looks the loaders up: ``--data NAME[:PATH]``).
 
 @dataclass(frozen=True)
 class SourceTable:
@@ -184,73 +178,14 @@ class SourceTable:
     needs_path: str = ""  # the error when there is neither a path nor a default folder
 
 
-_SOURCES: dict[str, SourceTable] = {}
-
-
 def register_loader(name: str, doc: str, sources: SourceTable | None = None) -> Callable:
+    """Marks a loader function with its dataset name, one-line description and 2D source table;
+    bench.data.loaders collects the marked functions of the loader modules (no registry state here,
+    so the loader modules and this one import nothing of each other's in a circle)."""
     def wrap(fn):
-        _LOADERS[name] = fn
-        _LOADER_DOCS[name] = doc
-        if sources is not None:
-            _SOURCES[name] = sources
+        fn.dataset_name, fn.dataset_doc, fn.dataset_sources = name, doc, sources
         return fn
     return wrap
-
-
-def _ensure_loaders() -> None:
-    from bench.data import loaders  # noqa: F401  (registers the loaders)
-
-
-def list_datasets() -> dict[str, str]:
-    _ensure_loaders()
-    return dict(_LOADER_DOCS)
-
-
-def _split_spec(spec: str) -> tuple[str, str]:
-    _ensure_loaders()
-    name, _, path = spec.partition(":")
-    if name not in _LOADERS:
-        raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(sorted(_LOADERS))} "
-                          f"(use NAME or NAME:PATH)")
-    return name, path
-
-
-def load_dataset(spec: str = "standin", source: str = "gt", **options) -> PoseDataset:
-    """Load ``spec`` = ``NAME`` or ``NAME:PATH`` (e.g. ``h36m:/data/h36m``) with 2D ``source``: a raw
-    source (the file suffix, e.g. ``cpn_ft_h36m_dbb``, the stand-in's ``det``) or a role (``gt``,
-    ``cpn``, ``sh``, ``detectron``; bench.data.sources)."""
-    name, path = _split_spec(spec)
-    return _LOADERS[name](path or None, source=source, **options)
-
-
-def _source_folder(spec: str) -> tuple[SourceTable, Path]:
-    name, path = _split_spec(spec)
-    if name not in _SOURCES:
-        raise ConfigError(f"dataset {name!r} declares no 2D source files")
-    table = _SOURCES[name]
-    folder = Path(path) if path else (table.default_folder() if table.default_folder else None)
-    if folder is None:
-        raise DataError(table.needs_path or f"the {name} loader needs a folder: --data {name}:/path")
-    if not folder.is_dir():
-        raise DataError(f"data folder not found: {folder}")
-    return table, folder
-
-
-def resolve_source(spec: str, source: str):
-    """What 2D ``source`` (a role or a raw source) reads for dataset ``spec`` (``NAME[:PATH]``):
-    a :class:`bench.data.sources.ResolvedSource` ``(role, source, file_2d, file_3d)``. A source the
-    folder does not have is one DataError line listing the roles and raw sources it has."""
-    table, folder = _source_folder(spec)
-    return resolve_sources(folder, table.tag, source, table.roles)
-
-
-def available_sources(spec: str) -> dict[str, str]:
-    """Every 2D source name dataset ``spec`` accepts -> the raw source (file suffix) it reads:
-    the roles the folder has (e.g. ``{'gt': 'gt', 'cpn': 'cpn_ft_h36m_dbb', ...}``), then its raw
-    sources."""
-    table, folder = _source_folder(spec)
-    return sources_available(folder, table.tag, table.roles)
-
 
 # ---------------------------------------------------------------------------------------------
 # Array checks shared by the loaders: one clear line naming the file and the key.

@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.errors import ConfigError, DataError
-from bench.skeleton import COCO_17, H36M_17, HUMANEVA_15, LAYOUTS, MPII_16, Skeleton
+from bench.skeleton import COCO_17, H36M_17, LAYOUTS, MPII_16, Skeleton
 
 # The 17-joint MPI-INF-3DHP test-set order (univ_annot3 "relevant" joints), pelvis = 14 the root.
 MPI3DHP_17 = Skeleton(

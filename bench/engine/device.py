@@ -14,8 +14,45 @@ the batch order (numpy RNG) identical on every device.
 from __future__ import annotations
 
 import os
+import platform
 
 import torch
+
+from bench.errors import ConfigError
+
+
+def resolve_device(device: str, key: str | None = None) -> torch.device:
+    """``torch.device`` for a device string, or ConfigError (one line) when it is unknown or unavailable.
+    ``key``: the config key the string came from (``train.device``), named in the message instead of the
+    ``--device`` flag."""
+    said, fix = (f"{key}={device}", f"use {key}=cpu or auto") if key else (f"device {device!r}", "use --device cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; use 'cpu' or 'cuda' (or 'cuda:N')") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{said} requested but CUDA is not available here (torch {torch.__version__}); "
+                              f"{fix}")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"{said} does not exist: {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu":
+        raise ConfigError(f"device {device!r} is not supported by the profiler; use 'cpu' or 'cuda'")
+    return dev
+
+
+def device_name(dev: torch.device) -> str:
+    """GPU name from CUDA, or the CPU model name from /proc/cpuinfo (platform string as a fallback)."""
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
 
 
 def training_device(setting: str, local_rank: int | None = None) -> torch.device:
@@ -23,8 +60,6 @@ def training_device(setting: str, local_rank: int | None = None) -> torch.device
 
     ``local_rank``: this process's index on its machine under torchrun (``LOCAL_RANK``); it picks the GPU
     for a plain ``cuda`` / ``auto``. An explicit ``cuda:N`` is taken as it is."""
-    from bench.profiling import resolve_device
-
     if setting == "auto":
         setting = "cuda" if torch.cuda.is_available() else "cpu"
     dev = resolve_device(setting, key="train.device")

@@ -161,7 +161,7 @@ def window_latency_ms(model: nn.Module, seq: Sequence, step: int | None = None, 
     single-frame path where it has one), the window step for a sequence-to-sequence model (DG-Net: a
     window every frame, so the whole window's time per frame). The other reading of "time per frame",
     whole test sequences in batches of windows, is ``ms_per_frame``."""
-    from bench.profiling import time_calls
+    from bench.timing import time_calls
 
     rf = int(model.receptive_field)
     per_window = seq2seq_step(model, step) if getattr(model, "output_mode", "conv") == "seq2seq" else 1

@@ -26,9 +26,9 @@ from bench.data.dataset import Sequence
 from bench.engine import distributed
 from bench.engine.device import model_device, to_device
 from bench.engine.optim import ranger
-from bench.models.tcn_common import set_bn_momentum as _set_all_bn_momentum
 from bench.engine.windows import WindowBatcher
 from bench.errors import ConfigError, TrainingError
+from bench.layers import set_bn_momentum as _set_all_bn_momentum
 from bench.losses import motion_loss
 from bench.skeleton import Skeleton
 

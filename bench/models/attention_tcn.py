@@ -118,7 +118,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
-from bench.models.tcn_common import resolve_filter_widths as _resolve_widths, set_bn_momentum
+from bench.layers import set_bn_momentum
+from bench.models.tcn_common import resolve_filter_widths as _resolve_widths
 from bench.models.options import choice, flag, int_option
 from bench.registry import register_model
 

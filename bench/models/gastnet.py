@@ -38,8 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
+from bench.layers import set_bn_momentum
 from bench.models.graph_attention import LOCAL_KERNELS, GraphAttentionBlock, batch_norm, bn_relu, pointwise
-from bench.models.tcn_common import resolve_filter_widths as _resolve_widths, set_bn_momentum
+from bench.models.tcn_common import resolve_filter_widths as _resolve_widths
 from bench.registry import register_model
 from bench.skeleton import Skeleton, graph_skeleton
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from torch import nn
-
 from bench.errors import ConfigError
 
 
@@ -60,10 +58,3 @@ def resolve_filter_widths(model: str, receptive_field: int | None, filter_widths
                       f"filter_widths: {', '.join(map(str, powers))} (paper presets {presets}); for other "
                       f"sizes pass filter_widths whose product is the receptive field, e.g. "
                       f"receptive_field=63 with filter_widths=(3,3,7)")
-
-
-def set_bn_momentum(module: nn.Module, momentum: float) -> None:
-    """Set the momentum of every BatchNorm layer of ``module`` (VideoPose3D's recipe decays it 0.1 -> 0.001)."""
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.momentum = momentum

@@ -5,7 +5,7 @@ combination of the column keys and each metric a group of three columns: reprodu
 seeds), reported (the paper's number) and Δ = reproduced − reported. A reproduced cell is located by
 the values of the row and column keys in the record's resolved config after applying the evaluation
 variant its metrics belong to; it finds its reported counterpart with
-:func:`bench.report.reported.match_cell`. Below the table: Kendall τ (tau-b) between reproduced means
+:func:`bench.report.published.match_cell`. Below the table: Kendall τ (tau-b) between reproduced means
 and reported values over all matched cells, per metric, and footnotes listing every way the runs differ
 from the paper's protocol. Cells without runs show "—"; nothing is filled in.
 """
@@ -24,9 +24,10 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from bench.errors import BenchError, ConfigError
-from bench.protocols import CELL_LABEL, Protocol, config_part, variant_key
+from bench.config import variant_key
+from bench.protocols import CELL_LABEL, Protocol, config_part
 from bench.records import write_text_atomic
-from bench.report.reported import ReportedTable, get_path, match_cell, same_value
+from bench.report.published import ReportedTable, get_path, match_cell, same_value
 from bench.yamlio import load as load_yaml
 
 METRIC_NAMES = {

@@ -7,7 +7,7 @@ import baselines.hossain  # noqa: F401  (registers the model)
 from baselines.hossain import LayerNormLSTMCell, smoothness_joint_weights
 from bench.errors import ConfigError
 from bench.flops import count_parameters
-from bench.profiling import metadata_options
+from bench.registry import metadata_options
 from bench.registry import create_model, get_entry
 
 SMALL = dict(hidden_size=8, dropout=0.0, recurrent_dropout=0.0)

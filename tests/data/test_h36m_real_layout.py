@@ -12,7 +12,7 @@ from bench.camera import h36m_cameras, normalize_screen_coordinates
 from bench.data import load_dataset
 from bench.data.actions import H36M_ACTION_GROUPS, action_group
 from bench.data.check import check_data_folder
-from bench.data.dataset import available_sources, resolve_source
+from bench.data import available_sources, resolve_source
 from bench.data.layouts import convert_keypoints
 from bench.errors import BenchError, ConfigError, DataError
 

@@ -24,7 +24,8 @@ import torch
 from bench.cli import main
 from bench.config import resolve
 from bench.engine import distributed
-from bench.engine.run import experiment_id, run_experiment
+from bench.config import experiment_id
+from bench.engine.experiment import run_experiment
 from bench.errors import BenchError, ConfigError
 from bench.engine.train import make_loss_fn
 
@@ -169,7 +170,7 @@ def test_bad_input_fails_before_launch_with_one_line(capsys, tmp_path, monkeypat
 
 def test_sweep_refuses_several_processes(tmp_path):
     from bench.protocols import load_protocol
-    from bench.runner import plan
+    from bench.sweep import plan
 
     with pytest.raises(ConfigError, match="bench train MODEL --ddp"):
         plan(load_protocol("videopose3d.receptive_field"), "smoke", overrides={"train.processes": 2},

@@ -7,7 +7,7 @@ from bench.config import resolve
 from bench.data import load_dataset
 from bench.engine.checkpoint import load_checkpoint, save_checkpoint
 from bench.engine.evaluate import evaluate_sequences, predict_sequence
-from bench.engine.run import run_experiment
+from bench.engine.experiment import run_experiment
 from bench.engine.train import bn_momentum
 from bench.engine.windows import WindowBatcher, flip_pose, pad_sequence
 from bench.errors import ConfigError

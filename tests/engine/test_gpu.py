@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.check import GOLDEN_DIR, load_golden
+from bench.golden import GOLDEN_DIR, load_golden
 from bench.config import resolve
-from bench.engine.run import experiment_id, run_experiment
+from bench.config import experiment_id
+from bench.cells import execute
 from bench.registry import create_model, list_models
 
 pytestmark = [pytest.mark.gpu,
@@ -61,8 +62,8 @@ def test_golden_experiment_on_cuda_repeats_bit_for_bit_and_records_the_gpu(model
     setting that decides GPU determinism, and an id of its own."""
     g = load_golden(GOLDEN_DIR / f"{model}.yaml")
     cfg = resolve({"model.name": model, "train.device": "cuda"}, g["experiment"])
-    one = run_experiment(cfg, runs_dir=tmp_path / "a")
-    two = run_experiment(cfg, runs_dir=tmp_path / "b")
+    one = execute(cfg, runs_dir=tmp_path / "a")
+    two = execute(cfg, runs_dir=tmp_path / "b")
     assert one["metrics"] == two["metrics"]
     assert one["params"] == g["expected"]["params"]
     det = one["determinism"]
@@ -85,8 +86,8 @@ def test_without_dropout_or_batchnorm_gpu_training_follows_cpu(tmp_path):
     exp = {"model.name": "edm", "model.options.hidden_sizes": [64, 64], "model.options.batch_norm": False,
            "model.options.dropout": 0.0, "train.epochs": 3, "train.batch_size": 97, "train.window_stride": 8,
            "data.test_subjects": ["S9"], "eval.metrics": ["mpjpe"]}
-    cpu = run_experiment(resolve(exp), runs_dir=tmp_path / "cpu")["metrics"][""]["mpjpe"]
-    gpu = run_experiment(resolve({**exp, "train.device": "cuda"}), runs_dir=tmp_path / "gpu")["metrics"][""]["mpjpe"]
+    cpu = execute(resolve(exp), runs_dir=tmp_path / "cpu")["metrics"][""]["mpjpe"]
+    gpu = execute(resolve({**exp, "train.device": "cuda"}), runs_dir=tmp_path / "gpu")["metrics"][""]["mpjpe"]
     print(f"\nedm without BN/dropout: CPU {cpu:.6f} mm, GPU {gpu:.6f} mm, gap {gpu - cpu:+.2e} mm")
     assert abs(gpu - cpu) < 0.5
 
@@ -151,7 +152,7 @@ def test_gpu_profile_record_says_whether_deterministic_algorithms_were_on(determ
     cfg = resolve({"model.name": "videopose3d", "model.options.receptive_field": 27, "run.kind": "profile",
                    "profile.device": "cuda", "profile.batch_size": 64, "profile.warmup": 3, "profile.repeats": 10,
                    "profile.deterministic": deterministic})
-    rec = run_experiment(cfg, protocol="gpu.latency", scale="smoke", runs_dir=tmp_path)
+    rec = execute(cfg, protocol="gpu.latency", scale="smoke", runs_dir=tmp_path)
     det = rec["determinism"]
     assert det["device"].startswith("cuda") and det["deterministic_algorithms"] is deterministic
     assert det["cudnn_deterministic"] is deterministic and det["cudnn_benchmark"] is False

@@ -10,7 +10,7 @@ from torch import nn
 from bench.config import resolve
 from bench.data.dataset import Sequence
 from bench.engine.evaluate import predict_seq2seq, predict_sequence, window_starts
-from bench.engine.run import run_experiment
+from bench.engine.experiment import run_experiment
 from bench.engine.train import make_batcher, make_loss_fn, model_loss, training_loss
 from bench.engine.windows import WindowBatcher, flip_context, sequence_context
 from bench.errors import ConfigError

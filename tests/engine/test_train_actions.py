@@ -4,7 +4,7 @@ import pytest
 
 from bench.config import resolve
 from bench.data import load_dataset
-from bench.engine.run import split_sequences
+from bench.engine.data import split_sequences
 from bench.errors import ConfigError
 
 

@@ -10,7 +10,8 @@ from torch import nn
 
 from bench.config import ADDED_LATER, SCHEMA, complete, hash_view, resolve
 from bench.engine.evaluate import predict_seq2seq, window_starts, window_weights
-from bench.engine.run import experiment_id, run_experiment
+from bench.config import experiment_id
+from bench.engine.experiment import run_experiment
 from bench.engine.train import check_training, lr_factor_after, make_loss_fn, make_optimizer, training_loss
 from bench.errors import ConfigError
 from bench.losses import motion_loss
@@ -186,7 +187,7 @@ def test_run_rejects_a_motion_interval_longer_than_the_window(tiny_data, tmp_pat
 
 def test_plan_rejects_a_motion_interval_longer_than_the_window(tmp_path):
     from bench.protocols import load_protocol
-    from bench.runner import plan
+    from bench.sweep import plan
 
     with pytest.raises(ConfigError, match=r"ugcn/h36m.yaml: cell .*interval 96 needs more than 96 output frames"):
         plan(load_protocol("ugcn.h36m"), "smoke", overrides={"train.motion_loss.intervals": [96]},

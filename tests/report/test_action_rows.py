@@ -7,7 +7,7 @@ import pytest
 
 from bench.config import resolve
 from bench.protocols import parse_protocol
-from bench.report.reported import parse_reported
+from bench.report.published import parse_reported
 from bench.report.tables import ACTION_AVERAGE, ACTION_KEY, build_table, render_csv, render_markdown
 
 NAME = "toy.actions"

@@ -1,9 +1,10 @@
 """Plots are written atomically as valid PNGs for tables, raw inputs and runs' curves."""
 import struct
 
-from bench.protocols import Protocol, variant_key
+from bench.config import variant_key
+from bench.protocols import Protocol
 from bench.report.plots import plot_curves, plot_protocol
-from bench.report.reported import get_reported_table
+from bench.report.published import get_reported_table
 from bench.report.tables import build_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -97,7 +98,7 @@ def test_plot_overwrites_atomically(tmp_path):
 def test_scatter_plots_reproduced_points_and_every_reported_point(tmp_path):
     from bench.protocols import load_protocol
     from bench.report.plots import plot_scatter
-    from bench.report.reported import reported_for
+    from bench.report.published import reported_for
 
     proto = Protocol(name="toy.size", title="Toy size against error", layout={
         "rows": ["model.name"], "metrics": ["params", "mpjpe"], "plot": {"scatter": ["params", "mpjpe"]}})

@@ -1,7 +1,7 @@
 """results/README.md: one line per table (what it shows, how the run differs) and one per plot on disk."""
 from bench.protocols import Protocol
 from bench.report.readme import write_results_readme
-from bench.report.reported import get_reported_table
+from bench.report.published import get_reported_table
 from bench.report.tables import build_table
 
 

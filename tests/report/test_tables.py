@@ -5,8 +5,9 @@ import io
 import pytest
 
 from bench.errors import ConfigError
-from bench.protocols import Protocol, variant_key
-from bench.report.reported import ReportedTable, get_reported_table
+from bench.config import variant_key
+from bench.protocols import Protocol
+from bench.report.published import ReportedTable, get_reported_table
 from bench.report.tables import (Table, build_table, kendall_tau, render_csv, render_latex,
                                  render_markdown, write_index, write_table)
 

@@ -37,6 +37,7 @@ from bench.data.standin_build.clips import Clip, clip_specs, load_clip
 from bench.data.standin_build.humaneva import HE_FROM_H36M, camera_dict, humaneva_cameras
 from bench.data.standin_build.retarget import BODIES, place, retarget, seed_of
 from bench.data.standin_build.sources import SourceSet, find_sources
+from bench.data.standin_build.settings import HE_PX_SCALE, MIN_CHUNK, Q2D, Q3D
 from bench.data.standin_build.split import split_clip
 from bench.errors import DataError
 from bench.skeleton import H36M_17, HUMANEVA_15
@@ -51,11 +52,7 @@ TRAIN_BODIES_PER_CLIP = 2
 HE_SUBJECTS = {"S1": "S1", "S2": "S6", "S3": "S9"}  # HumanEva stand-in subject -> body
 HE_ALL_SUBJECT_GROUPS = ("Walk", "Run", "Boxing")    # performed by all 3 (HumanEva's benchmark actions)
 HE_ACTION_NAMES = {"Walk": "Walking", "Run": "Jog", "Boxing": "Box"}
-HE_PX_SCALE = 0.7  # the person is about 0.7x as many pixels tall in 640x480 as in the 1000x1000 views
 
-MIN_CHUNK = 20
-Q3D = 4096.0
-Q2D = 16.0
 
 H36M_META = {"layout_name": "h36m17", "num_joints": 17,
              "keypoints_symmetry": [list(H36M_17.joints_left), list(H36M_17.joints_right)]}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.data.standin_build import clips as clips_mod
 from bench.data.standin_build import detector_noise as dn
-from bench.data.standin_build import deepmimic, holosoma, joints, retarget, split
+from bench.data.standin_build import deepmimic, holosoma, joints, retarget, settings, split
 from bench.data.standin_build.sources import SourceSet, sha256_file
 from bench.errors import DataError
 
@@ -80,7 +80,6 @@ def _bodies_table() -> str:
 
 def provenance_text(summary: dict, src: SourceSet) -> str:
     """The text of PROVENANCE.md."""
-    from bench.data.standin_build import build as build_mod
     c = summary["clips"]
     fr = summary["frames"]["standin"]
     fr_he = summary["frames"]["standin_humaneva"]
@@ -209,11 +208,11 @@ its rate; its loader keeps every 4th frame and plays at 30 fps). "test" and "tra
    accepted only if the distorted projections of all points stay {retarget.MIN_MARGIN_PX:.0f} px inside and at
    least {retarget.MIN_DEPTH_M} m in front of every camera (the subject's own published extrinsics). A sequence
    that fits no placement (long walks and runs of looped clips leave the volume) is cut in halves ("chunk"
-   names), down to {build_mod.MIN_CHUNK} frames; pieces still unplaceable are dropped: {drop_h} frames in `standin`,
+   names), down to {settings.MIN_CHUNK} frames; pieces still unplaceable are dropped: {drop_h} frames in `standin`,
    {drop_e} in `standin_humaneva`.
 10. **2D**: `gt` = projection of the stored 3D with the Human3.6M distortion model
    (`Camera.project_world(distort=True)`), pixels. `det` = `gt` + the detector imitation (section 5).
-11. **Storage**: 3D rounded to 1/{build_mod.Q3D:.0f} m, 2D to 1/{build_mod.Q2D:.0f} px, float32; npz written with fixed zip dates
+11. **Storage**: 3D rounded to 1/{settings.Q3D:.0f} m, 2D to 1/{settings.Q2D:.0f} px, float32; npz written with fixed zip dates
    (`checksums.py`).
 
 ## 4. Bodies (metres; nominal height, bone lengths as set by retargeting)
@@ -236,7 +235,7 @@ S1, S6 and S9 as its subjects S1, S2 and S3.
   {noise['swap_frames'][0]}-{noise['swap_frames'][1]} frames, exchanging one pair of whole legs, lower legs, whole
   arms or forearms;
 * clipped to the image; seeded by SHA-256 of ("det", subject, action, camera). HumanEva export: the same model
-  with every displacement x {build_mod.HE_PX_SCALE} (smaller images). Events drawn: standin {st['standin'].get('outliers', 0)} outliers,
+  with every displacement x {settings.HE_PX_SCALE} (smaller images). Events drawn: standin {st['standin'].get('outliers', 0)} outliers,
   {st['standin'].get('swaps', 0)} swaps; standin_humaneva {st['standin_humaneva'].get('outliers', 0)} outliers,
   {st['standin_humaneva'].get('swaps', 0)} swaps.
 

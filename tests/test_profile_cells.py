@@ -4,8 +4,8 @@ import json
 import pytest
 
 from bench.config import config_hash, hash_view, resolve
-from bench.engine.profile_run import profile_device
-from bench.engine.run import run_experiment
+from bench.profile_cells import profile_device
+from bench.cells import execute
 from bench.errors import ConfigError
 from bench.flops import count_parameters
 from bench.records import load_records
@@ -17,7 +17,7 @@ TINY = {"model.name": "videopose3d", "model.options.receptive_field": 9, "model.
 
 def test_profile_record_has_timings_and_exact_model_facts(tmp_path):
     cfg = resolve(TINY)
-    rec = run_experiment(cfg, protocol="toy.latency", scale="smoke", runs_dir=tmp_path)
+    rec = execute(cfg, protocol="toy.latency", scale="smoke", runs_dir=tmp_path)
     m = rec["metrics"][""]
     assert m["ms_per_frame"] > 0 and m["throughput_fps"] > 0
     # batch-1 latency of a conv model with one output frame per window is the per-frame latency
@@ -57,8 +57,8 @@ def test_profile_record_says_whether_deterministic_algorithms_were_on_whatever_r
 
     seed_everything(0)  # what a training cell earlier in the same process leaves behind
     assert torch.are_deterministic_algorithms_enabled()
-    off = run_experiment(resolve(TINY), protocol="toy.latency", scale="smoke", runs_dir=tmp_path)
-    on = run_experiment(resolve({**TINY, "profile.deterministic": True}), protocol="toy.latency",
+    off = execute(resolve(TINY), protocol="toy.latency", scale="smoke", runs_dir=tmp_path)
+    on = execute(resolve({**TINY, "profile.deterministic": True}), protocol="toy.latency",
                         scale="smoke", runs_dir=tmp_path)
     assert off["determinism"]["deterministic_algorithms"] is False
     assert off["determinism"]["cudnn_deterministic"] is False

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.config import diff, flatten, resolve, validate_partial
-from bench.engine.run import experiment_id
+from bench.config import experiment_id
 from bench.errors import ConfigError, DataError
 from bench.protocols import Protocol, config_part, load_protocol
 from bench.records import check_writable, load_records, read_record, record_path, write_json_atomic
@@ -88,7 +88,8 @@ DATASET_ACTIONS = "each_action_group"
 def data_files_sha256(data_cfg: dict) -> str:
     """Content hash of the files a cell's data config reads (bench.data: the 3D file and the 2D file
     its source or role resolves to), without loading the dataset."""
-    from bench.data.dataset import data_fingerprint, resolve_source
+    from bench.data import resolve_source
+    from bench.data.dataset import data_fingerprint
 
     resolved = resolve_source(data_cfg["dataset"], data_cfg["source"])
     return data_fingerprint([str(resolved.file_3d), str(resolved.file_2d)])["sha256"]
@@ -125,7 +126,7 @@ def _expand_dataset_grid(protocol: Protocol, scale: str, overrides: dict) -> dic
     keys = [k for k, v in protocol.grid.items() if v == DATASET_ACTIONS]
     if not keys:
         return {}
-    from bench.engine.run import get_dataset
+    from bench.engine.data import get_dataset
 
     data_ov = {k: v for k, v in {**flatten(protocol.scale_config(scale)), **overrides}.items()
                if k.startswith("data.")}
@@ -348,7 +349,7 @@ def write_outputs(protocol: Protocol, records: list[dict], scale: str, tables_di
                   plots_dir: Path | None, formats=("md",), jobs: list[Job] | None = None):
     """Table(s) and plots of one protocol from the records of its plan ``jobs`` (others are left out with
     a footnote); returns (table, paths written)."""
-    from bench.report.reported import reported_for
+    from bench.report.published import reported_for
     from bench.report.tables import build_table, write_table_files
 
     if jobs is None:

@@ -10,7 +10,7 @@ import pytest
 
 from bench.errors import ConfigError
 from bench.protocols import load_protocol
-from bench.runner import plan, run_sweep
+from bench.sweep import plan, run_sweep
 
 PROTO = "videopose3d.receptive_field"
 TINY = ["train.window_stride=256", "model.options.channels=16", "eval.metrics=[mpjpe]"]

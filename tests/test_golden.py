@@ -3,7 +3,7 @@ import shutil
 
 import yaml
 
-from bench.check import GOLDEN_DIR, golden_checks, param_checks
+from bench.golden import GOLDEN_DIR, golden_checks, param_checks
 
 
 def test_every_published_parameter_count_matches():

@@ -34,17 +34,17 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
 import torch
 
-from bench.records import SCHEMA, record_path, write_json_atomic
+from bench.engine.provenance import record_base
+from bench.records import record_path, write_json_atomic
 
 
 def profile_device(setting: str) -> str:
     """``profile.device`` -> a device string for the profiler (``auto``: cuda when available)."""
     if setting == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    from bench.profiling import resolve_device
+    from bench.engine.device import resolve_device
 
     resolve_device(setting, key="profile.device")  # one line naming the key, before anything runs
     return setting
@@ -61,7 +61,6 @@ def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, s
                        cell: dict | None = None, shrinks: list[str] | None = None,
                        runs_dir: str | os.PathLike = "results/runs", overrides: dict | None = None) -> dict:
     """Profile the model of the resolved config ``cfg``; write and return its run record."""
-    from bench.engine.run import git_revision, machine_info
     from bench.profiling import profile_model
 
     t0 = time.time()
@@ -77,20 +76,18 @@ def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, s
     metrics = _timing_metrics(result)
     if result["asis"] is not None:
         metrics.update({f"{k}_asis": v for k, v in _timing_metrics(result["asis"]).items()})
-    record = {
-        "schema": SCHEMA, "id": run_id, "protocol": protocol, "scale": scale, "cell": cell or {},
-        "seed": cfg["seed"], "config": cfg, "variants": [{}], "metrics": {"": metrics},
-        "params": int(result["params"]), "flops_per_frame": result["flops_per_frame"],
-        "curve": [], "epochs": 0, "best_epoch": None, "train_windows": 0,
+    record = record_base(cfg, run_id=run_id, protocol=protocol, scale=scale, cell=cell, shrinks=shrinks,
+                         overrides=overrides)
+    record.update({
+        "variants": [{}], "metrics": {"": metrics}, "params": int(result["params"]),
+        "flops_per_frame": result["flops_per_frame"], "curve": [], "epochs": 0, "best_epoch": None,
+        "train_windows": 0,
         "profile": {k: result[k] for k in ("device", "device_name", "threads", "dtype", "seq_len",
                                            "receptive_field", "output_frames_per_window", "eval_step",
                                            "forward_path", "batch_size", "warmup", "repeats",
                                            "latency_ms", "batch_ms", "optimize", "optimize_info", "asis")},
-        "timing": {}, "wall_time_s": time.time() - t0, "machine": machine_info(),
-        "versions": {"torch": torch.__version__, "numpy": np.__version__},
-        "determinism": result["determinism"], "git": git_revision(), "shrinks": shrinks or [],
-        "dataset": None, "overrides": dict(overrides or {}),
-    }
+        "timing": {}, "wall_time_s": time.time() - t0, "determinism": result["determinism"], "dataset": None,
+    })
     write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)
     return record
 
@@ -107,7 +104,7 @@ def _training_profile_record(cfg: dict, device: str, *, run_id, protocol, scale,
     """``profile.mode: train``: the cell's recipe trained for ``profile.steps`` timed steps
     (bench.train_profile) instead of timed forward passes; the record's metrics are the throughput, the
     per-step split, the operator and FLOP counts, and the two floors as fractions of the step."""
-    from bench.engine.run import dataset_record, get_dataset, git_revision, machine_info
+    from bench.engine.data import dataset_record, get_dataset
     from bench.train_profile import profile_training
 
     pc = cfg["profile"]
@@ -118,17 +115,16 @@ def _training_profile_record(cfg: dict, device: str, *, run_id, protocol, scale,
     metrics["peak_fraction"] = r["gflops_achieved"] / r["matmul_peak_gflops"]
     metrics["compute_floor_fraction"] = r["compute_floor_ms"] / r["step_ms"]
     metrics["overhead_floor_fraction"] = r["overhead_floor_ms"] / r["step_ms"]
-    record = {
-        "schema": SCHEMA, "id": run_id, "protocol": protocol, "scale": scale, "cell": cell or {},
-        "seed": cfg["seed"], "config": cfg, "variants": [{}], "metrics": {"": metrics},
-        "params": int(r["params"]), "curve": [], "epochs": 0, "best_epoch": None, "train_windows": 0,
+    record = record_base(cfg, run_id=run_id, protocol=protocol, scale=scale, cell=cell, shrinks=shrinks,
+                         overrides=overrides)
+    record.update({
+        "variants": [{}], "metrics": {"": metrics}, "params": int(r["params"]), "curve": [], "epochs": 0,
+        "best_epoch": None, "train_windows": 0,
         "profile": {k: r[k] for k in ("device", "device_name", "threads", "batch_size", "output_frames_per_window",
                                       "steps", "warmup", "ms", "top_ops_forward", "op_overhead_us",
                                       "compute_floor_ms", "overhead_floor_ms", "bound", "matmul_peak_n")},
-        "timing": {}, "wall_time_s": time.time() - t0, "machine": machine_info(),
-        "versions": {"torch": torch.__version__, "numpy": np.__version__},
-        "determinism": r["determinism"], "git": git_revision(), "shrinks": shrinks or [],
-        "dataset": dataset_record(get_dataset(cfg["data"]), cfg["data"]), "overrides": dict(overrides or {}),
-    }
+        "timing": {}, "wall_time_s": time.time() - t0, "determinism": r["determinism"],
+        "dataset": dataset_record(get_dataset(cfg["data"]), cfg["data"]),
+    })
     write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)
     return record

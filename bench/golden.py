@@ -42,7 +42,7 @@ def param_checks(models: list[str] | None = None) -> list[dict]:
     """Rebuild each preset that has a published parameter count; exact comparison."""
     import torch
 
-    from bench.profiling import metadata_options
+    from bench.registry import metadata_options
     from bench.registry import create_model, get_entry, list_models
 
     rows = []
@@ -75,7 +75,7 @@ def model_flops(cfg: dict) -> float:
 
 def golden_checks(models: list[str] | None = None, update: bool = False, log=print,
                   golden_dir: Path = GOLDEN_DIR) -> list[dict]:
-    from bench.engine.run import run_experiment
+    from bench.engine.experiment import run_experiment
 
     rows = []
     for path in sorted(Path(golden_dir).glob("*.yaml")):

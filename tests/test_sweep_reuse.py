@@ -8,7 +8,7 @@ import pytest
 
 from bench.protocols import load_protocol
 from bench.records import SCHEMA, record_path
-from bench.runner import Job, plan, reuse_record
+from bench.sweep import Job, plan, reuse_record
 
 PROTO = "dgnet.blocks"
 SCALE = "smoke"
@@ -142,7 +142,7 @@ def test_no_records_at_all(jobs, tmp_path):
 
 def test_directly_constructed_job(tmp_path):
     from bench.config import resolve
-    from bench.engine.run import experiment_id
+    from bench.config import experiment_id
 
     cfg = resolve({"model.name": "martinez", "train.epochs": 1})
     rid = experiment_id(cfg, [{}])
@@ -168,7 +168,7 @@ def test_sweep_with_every_cell_shared_trains_nothing(jobs, tmp_path):
     """run_sweep copies the shared records, runs nothing and builds its table from the copies."""
     import torch
 
-    from bench.runner import run_sweep
+    from bench.sweep import run_sweep
 
     runs = tmp_path / "runs"
     for j in jobs:

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from bench.errors import ConfigError, DataError
-from bench.report.reported import (REPORTED_DIR, get_reported_table, list_reported, load_reported,
+from bench.report.published import (REPORTED_DIR, get_reported_table, list_reported, load_reported,
                                    match_cell, validate_all)
 
 
@@ -215,7 +215,7 @@ def test_invalid_yaml(tmp_path):
 
 def test_also_reported_merges_cells_with_their_source():
     from bench.protocols import load_protocol
-    from bench.report.reported import reported_for
+    from bench.report.published import reported_for
 
     merged = reported_for(load_protocol("models.size_vs_error"))
     table1 = get_reported_table("attention_tcn", "table1")

@@ -1,0 +1,60 @@
+"""The data an experiment reads: the dataset (cached per process), its train / validation / test split, the
+model's fit to its joints, and what a run record says about it."""
+from __future__ import annotations
+
+import os
+
+from bench.data import PoseDataset, load_dataset
+from bench.errors import ConfigError
+
+_DATASETS: dict[tuple, PoseDataset] = {}
+
+
+def get_dataset(data_cfg: dict) -> PoseDataset:
+    """Load (and cache per process) the dataset named in ``data_cfg``."""
+    spec, source = data_cfg["dataset"], data_cfg["source"]
+    key = (spec, source, data_cfg["exclude_s11_directions"])
+    if key not in _DATASETS:
+        opts = {}
+        if spec.partition(":")[0] == "h36m":
+            opts["exclude_s11_directions"] = data_cfg["exclude_s11_directions"]
+        _DATASETS[key] = load_dataset(spec, source=source, **opts)
+    return _DATASETS[key]
+
+
+def split_sequences(ds: PoseDataset, data_cfg: dict):
+    """(train, validation, test) sequences; validation subjects are removed from training."""
+    train = data_cfg["train_subjects"] or ds.train_subjects
+    test = data_cfg["test_subjects"] or ds.test_subjects
+    val = data_cfg["validation_subjects"]
+    bad = [s for s in val if s not in train]
+    if bad:
+        raise ConfigError(f"data.validation_subjects {', '.join(bad)} must be training subjects "
+                          f"({', '.join(train)})")
+    train = [s for s in train if s not in val]
+    if not train:
+        raise ConfigError("no training subjects left after removing data.validation_subjects")
+    kw = dict(actions=data_cfg["actions"], downsample=data_cfg["downsample"])
+    train_actions = data_cfg.get("train_actions") or data_cfg["actions"]
+    train_kw = dict(kw, actions=train_actions)
+    return (ds.sequences(train, **train_kw), ds.sequences(val, **train_kw) if val else [],
+            ds.sequences(test, **kw))
+
+
+def check_model_fits(model, ds: PoseDataset) -> None:
+    j_in, j_out = ds.keypoints_layout.num_joints, ds.skeleton.num_joints
+    if getattr(model, "num_joints_in", j_in) != j_in or getattr(model, "num_joints_out", j_out) != j_out:
+        raise ConfigError(f"model expects {model.num_joints_in} input / {model.num_joints_out} output "
+                          f"joints but dataset {ds.name} has {j_in} / {j_out} "
+                          f"(set model.options.num_joints_in / num_joints_out)")
+
+
+def dataset_record(ds: PoseDataset, data_cfg: dict, train_seqs=None, test_seqs=None) -> dict:
+    """What a run record says about its data: the dataset asked for and the files actually read, with
+    their content hash (a record whose files changed since is not reused; tables name the data)."""
+    rec = {"name": ds.name, "spec": data_cfg["dataset"], "source": data_cfg["source"],
+           "source_role": ds.source_role, "source_file": os.path.basename(ds.source_file), "path": ds.path,
+           "notes": ds.notes, "fingerprint": ds.fingerprint()}
+    if train_seqs is not None:
+        rec.update(train_sequences=len(train_seqs), test_sequences=len(test_seqs))
+    return rec

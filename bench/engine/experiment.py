@@ -1,0 +1,108 @@
+"""One experiment end to end: data, model, training, evaluation variants, run record."""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from bench.config import experiment_id, set_dotted, variant_key
+from bench.engine import distributed
+from bench.engine.data import check_model_fits, dataset_record, get_dataset, split_sequences
+from bench.engine.device import training_device
+from bench.engine.evaluate import evaluate_sequences
+from bench.engine.provenance import record_base
+from bench.engine.seed import determinism_flags, seed_everything
+from bench.engine.train import train_model
+from bench.errors import ConfigError
+from bench.records import check_writable, record_path, write_json_atomic
+from bench.registry import create_model
+
+
+def check_processes(cfg: dict) -> tuple[int, int]:
+    """(rank, world size) of this process; ``train.processes`` must equal the world size of the process
+    group it trains in (1 outside one). Raises ConfigError otherwise."""
+    rank, world_size = distributed.active()
+    n = cfg["train"].get("processes", 1)
+    if n != world_size:
+        if world_size == 1:
+            raise ConfigError(f"train.processes={n} trains one experiment over {n} processes: use "
+                              f"bench train MODEL --ddp --nproc {n} (or train.processes=1)")
+        raise ConfigError(f"train.processes={n} but this run was launched with {world_size} processes; "
+                          f"launch it with --nproc {n}, or set train.processes={world_size}")
+    if n > 1 and cfg.get("run", {}).get("kind") == "profile":
+        raise ConfigError("run.kind=profile times the model in one process: train.processes must be 1")
+    return rank, world_size
+
+
+def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: str | None = None,
+                   scale: str = "adhoc", cell: dict | None = None, shrinks: list[str] | None = None,
+                   runs_dir: str | os.PathLike = "results/runs", progress: bool = False, log=None,
+                   tb_dir: str | None = None, checkpoint: str | None = None,
+                   overrides: dict | None = None) -> dict | None:
+    """Train and evaluate one resolved experiment; write and return its run record.
+
+    In a process group (``bench train --ddp``; ``train.processes`` = its size) every process trains;
+    rank 0 alone evaluates and writes the record, the TensorBoard events and the checkpoint, and the
+    other ranks return None."""
+    variants = variants or [{}]
+    rank, world_size = check_processes(cfg)
+    run_id = experiment_id(cfg, variants)
+    if cfg["run"]["kind"] != "train":
+        raise ConfigError(f"run.kind={cfg['run']['kind']} is not a training run: run it with bench.cells.execute")
+    t0 = time.time()
+    path = record_path(runs_dir, protocol, scale, run_id)
+    if rank == 0:  # find out now, not after training, that an output cannot be written
+        check_writable(path.parent, "runs folder", "choose another with --runs-dir")
+        if checkpoint:
+            check_writable(Path(checkpoint).parent, "checkpoint folder", "choose another with --checkpoint")
+        if tb_dir:
+            check_writable(tb_dir, "TensorBoard folder", "free space or make it writable")
+    seed_everything(cfg["seed"])
+    ds = get_dataset(cfg["data"])
+    train_seqs, val_seqs, test_seqs = split_sequences(ds, cfg["data"])
+    model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
+    check_model_fits(model, ds)
+    device = training_device(cfg["train"].get("device", "cpu"))
+    model.to(device)
+    writer = None
+    if tb_dir and rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(Path(tb_dir) / (protocol or "adhoc") / scale / run_id))
+    try:
+        result = train_model(model, cfg, train_seqs, val_seqs, ds.keypoints_layout, ds.skeleton,
+                             progress=progress, writer=writer, log=log)
+    finally:
+        if writer is not None:
+            writer.close()
+    if rank != 0:
+        return None
+    metrics = {}
+    for variant in variants:
+        vcfg = copy.deepcopy(cfg)
+        for k, v in variant.items():
+            set_dotted(vcfg, k, v)
+        metrics[variant_key(variant)] = evaluate_sequences(model, test_seqs, vcfg, ds.keypoints_layout,
+                                                           ds.skeleton, variant=variant)
+    steps = result.batch_time_s + result.step_time_s
+    record = record_base(cfg, run_id=run_id, protocol=protocol, scale=scale, cell=cell, shrinks=shrinks,
+                         overrides=overrides, device=device)
+    record.update({
+        "variants": variants, "metrics": metrics, "params": int(sum(p.numel() for p in model.parameters())),
+        "curve": result.curve, "epochs": cfg["train"]["epochs"], "best_epoch": result.best_epoch,
+        "train_windows": result.num_windows,
+        "timing": {"batch_build_s": result.batch_time_s, "step_s": result.step_time_s,
+                   "batch_build_fraction": result.batch_time_s / steps if steps else None},
+        "wall_time_s": time.time() - t0, "determinism": determinism_flags(device),
+        "dataset": dataset_record(ds, cfg["data"], train_seqs, test_seqs),
+    })
+    if torch.distributed.is_available() and torch.distributed.is_initialized():  # --ddp, any --nproc
+        record["distributed"] = {"world_size": world_size, "backend": torch.distributed.get_backend()}
+    # The record first: if the checkpoint cannot be written (disk full), the run's result is kept.
+    write_json_atomic(path, record)
+    if checkpoint:
+        from bench.engine.checkpoint import save_checkpoint
+        save_checkpoint(checkpoint, model, cfg, result.best_epoch or cfg["train"]["epochs"])
+    return record
