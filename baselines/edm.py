@@ -328,18 +328,6 @@ class EDMRegression(nn.Module):
         "num_joints=15": 2_321_513,
         "num_joints=14, reflection='none'": 2_292_827,
     },
-    reported={
-        "num_joints=17": {
-            "h36m.gt.dgnet_table10": {"p_mpjpe": 62.17},
-            "h36m.gt_noise5.dgnet_table10": {"p_mpjpe": 67.11},
-            "h36m.gt_noise10.dgnet_table10": {"p_mpjpe": 79.12},
-            "h36m.gt_noise15.dgnet_table10": {"p_mpjpe": 96.08},
-            "h36m.gt_noise20.dgnet_table10": {"p_mpjpe": 115.55},
-        },
-        "num_joints=15": {
-            "humaneva.walk_jog.dgnet_table3": {"p_mpjpe": 26.9},
-        },
-    },
     presets={
         "paper14": {"num_joints": 14, "reflection": "none"},
         "h36m17": {"num_joints": 17},

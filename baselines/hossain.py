@@ -260,22 +260,6 @@ class Hossain(nn.Module):
         "num_joints_in=16, num_joints_out=16, encoder_output_projection=True": 16_963_664,
         "num_joints_in=17, num_joints_out=17": 16_939_059,
     },
-    reported={
-        "num_joints_in=16, num_joints_out=16": {
-            # GAST-Net Table 1 "Hossain [30], ECCV18 (T=5)" = DG-Net Tables I/II "[2] (T=5)": Average P1 / P2
-            "h36m.det.paper": {"mpjpe": 51.9, "p_mpjpe": 42.0},
-            # attention TCN Table 9 "ECCV (Hossain et al., 2018)(SH FT)" and "(GT)"
-            "h36m.sh_ft.paper": {"mpjpe": 58.3, "p_mpjpe": 44.2},
-            "h36m.gt.paper": {"mpjpe": 41.6, "p_mpjpe": 31.7},
-            # DG-Net Table I "[2]† (T=5)" (GT 2D, P1 only) and Table X "[2], GT / GT" (P2)
-            "h36m.gt.dgnet": {"mpjpe": 39.2, "p_mpjpe": 31.6},
-            # attention TCN Table 11: GT 2D + N(0, sigma^2) pixels, P2
-            "h36m.gt_noise5.paper": {"p_mpjpe": 37.5},
-            "h36m.gt_noise10.paper": {"p_mpjpe": 49.4},
-            "h36m.gt_noise15.paper": {"p_mpjpe": 61.8},
-            "h36m.gt_noise20.paper": {"p_mpjpe": 73.7},
-        },
-    },
     presets={
         "paper16": {"num_joints_in": 16, "num_joints_out": 16},
         "release_graph16": {"num_joints_in": 16, "num_joints_out": 16, "encoder_output_projection": True},

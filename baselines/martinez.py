@@ -126,12 +126,6 @@ class Martinez(nn.Module):
         "num_joints_in=17, num_joints_out=17": 4_296_755,
         "num_joints_in=16, num_joints_out=15": 4_288_557,
     },
-    reported={
-        "num_joints_in=16, num_joints_out=16": {
-            "h36m.sh_ft.paper": {"mpjpe": 62.9, "p_mpjpe": 47.7},
-            "h36m.gt.paper": {"mpjpe": 45.5, "p_mpjpe": 37.1},
-        },
-    },
     presets={
         "paper16": {"num_joints_in": 16, "num_joints_out": 16},
         "h36m17": {"num_joints_in": 17, "num_joints_out": 17},

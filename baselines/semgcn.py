@@ -240,15 +240,6 @@ class SemGCN(nn.Module):
         "num_joints=17": 267_373,
         "num_joints=17, non_local=True": 434_733,
     },
-    reported={
-        "num_joints=16": {
-            "h36m.gt.readme": {"mpjpe": 42.14, "p_mpjpe": 33.53},
-        },
-        "num_joints=16, non_local=True": {
-            "h36m.gt.readme": {"mpjpe": 40.78, "p_mpjpe": 31.46},
-            "h36m.sh_ft.readme": {"mpjpe": 61.24, "p_mpjpe": 47.71},
-        },
-    },
     presets={
         "paper16": {"num_joints": 16},
         "paper16_nonlocal": {"num_joints": 16, "non_local": True},

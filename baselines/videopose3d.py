@@ -15,23 +15,18 @@ tests). In eval mode the two paths give the same output for a receptive-field-le
 mode BatchNorm normalises with the statistics of the frames each path computes, so the paths differ there,
 as the two official classes do.
 
-Module contract (shared by every model the engine runs)
--------------------------------------------------------
-``receptive_field`` (int)
-    input frames needed for one output frame.
-``causal_shift`` (int)
-    frames by which the input window is shifted into the past: ``(receptive_field - 1) // 2`` for a causal
-    model, else ``0``. For ``T`` input frames, output frame ``t`` is the pose of input frame
-    ``t + (receptive_field - 1) // 2 + causal_shift`` (the centre of its window, or the last frame when
-    causal); to get one pose per frame of a sequence of N frames, pad ``pad + causal_shift`` frames at the
-    start and ``pad - causal_shift`` at the end (``pad = (receptive_field - 1) // 2``).
-``output_mode = "conv"``
-    input ``(B, T, num_joints_in, in_features)`` with ``T >= receptive_field`` gives
-    ``(B, T - receptive_field + 1, num_joints_out, 3)``.
-``num_joints_in``, ``num_joints_out``, ``in_features``
-    joint counts and input features per joint (2 for x, y).
-``set_bn_momentum(m)``
-    sets the momentum of every BatchNorm layer (VideoPose3D decays it from 0.1 to 0.001 during training).
+The model contract (bench/contract.py)
+--------------------------------------
+Declared through ``DilatedTemporalConvNet`` (bench/models/tcn_common.py), the base VideoPose3D shares with
+GAST-Net, which also holds the residual geometry, the path choice and the residual crops of both forms.
+``receptive_field`` = the product of the filter widths; ``causal_shift`` = ``(receptive_field - 1) // 2`` when
+causal, else 0: for ``T`` input frames, output frame ``t`` is the pose of input frame
+``t + (receptive_field - 1) // 2 + causal_shift`` (the centre of its window, or the last frame when causal), so
+one pose per frame of an N-frame sequence needs ``pad + causal_shift`` frames of padding at the start and
+``pad - causal_shift`` at the end (``pad = (receptive_field - 1) // 2``). ``output_mode = "conv"``: input
+``(B, T, num_joints_in, in_features)`` with ``T >= receptive_field`` gives ``(B, T - receptive_field + 1,
+num_joints_out, 3)``. ``set_bn_momentum(m)`` sets every BatchNorm layer (VideoPose3D decays it from 0.1 to
+0.001 during training); ``forward_path(T)`` names the path taken.
 
 Layer names (``expand_conv``, ``expand_bn``, ``layers_conv``, ``layers_bn``, ``shrink``; block ``i`` owns
 ``layers_conv[2i]`` (temporal) and ``layers_conv[2i+1]`` (1x1)) follow the order of the published layer list,
@@ -39,7 +34,6 @@ so a state dict with that layout maps one to one; this has not been checked agai
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -47,11 +41,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
-from bench.layers import set_bn_momentum
+from bench.models.tcn_common import VARIANTS, DilatedTemporalConvNet
 from bench.models.tcn_common import resolve_filter_widths as _resolve_widths
 from bench.registry import register_model
-
-VARIANTS = ("auto", "dilated", "strided")
 
 
 def resolve_filter_widths(receptive_field: int | None,
@@ -60,7 +52,7 @@ def resolve_filter_widths(receptive_field: int | None,
     return _resolve_widths("videopose3d", receptive_field, filter_widths, presets="27, 81, 243")
 
 
-class VideoPose3D(nn.Module):
+class VideoPose3D(DilatedTemporalConvNet):
     """Temporal convolutional 2D->3D lifter; see the module docstring for the contract.
 
     Arguments:
@@ -77,44 +69,22 @@ class VideoPose3D(nn.Module):
             ``'dilated'`` or ``'strided'``.
     """
 
-    output_mode = "conv"
-
     def __init__(self, num_joints_in: int, in_features: int, num_joints_out: int,
                  filter_widths: Sequence[int], causal: bool = False, dropout: float = 0.25,
                  channels: int = 1024, dense: bool = False, variant: str = "auto"):
-        super().__init__()
-        widths = tuple(int(w) for w in filter_widths)
-        assert widths and all(w >= 1 and w % 2 == 1 for w in widths), \
-            f"filter widths must be odd positive integers, got {widths}"
-        assert variant in VARIANTS, f"variant must be one of {VARIANTS}, got {variant!r}"
+        super().__init__(num_joints_in, in_features, num_joints_out, filter_widths, causal, variant)
         assert not (dense and variant == "strided"), "the strided path does not exist for dense kernels"
-        self.num_joints_in = num_joints_in
-        self.in_features = in_features
-        self.num_joints_out = num_joints_out
-        self.filter_widths = widths
+        widths = self.filter_widths
         self.channels = channels
-        self.causal = bool(causal)
         self.dense = bool(dense)
-        self.variant = variant
-        self.receptive_field = math.prod(widths)
-        self.causal_shift = (self.receptive_field - 1) // 2 if causal else 0
 
         self.drop = nn.Dropout(dropout)
         self.expand_conv = nn.Conv1d(num_joints_in * in_features, channels, widths[0], bias=False)
         self.expand_bn = nn.BatchNorm1d(channels, momentum=0.1)
-
-        # Per residual block i (layer i+1 of the width list): dilation = product of the earlier widths,
-        # pad = frames cropped from each side of the residual; causal shift of the residual crop.
-        self.dilations: list[int] = []
-        self.pads: list[int] = []
-        self.shifts: list[int] = []
+        # Residual block i (width i+1 of the list): a temporal conv of that width at dilation d_i (or a dense
+        # kernel spanning the same 2 pad_i + 1 frames), then a 1x1 conv (geometry: tcn_common.residual_blocks).
         convs, bns = [], []
-        dilation = widths[0]
-        for w in widths[1:]:
-            pad = (w - 1) // 2 * dilation
-            self.dilations.append(dilation)
-            self.pads.append(pad)
-            self.shifts.append(pad if causal else 0)
+        for w, dilation, pad in zip(widths[1:], self.dilations, self.pads):
             if dense:
                 convs.append(nn.Conv1d(channels, channels, 2 * pad + 1, bias=False))
             else:
@@ -122,39 +92,17 @@ class VideoPose3D(nn.Module):
             bns.append(nn.BatchNorm1d(channels, momentum=0.1))
             convs.append(nn.Conv1d(channels, channels, 1, bias=False))
             bns.append(nn.BatchNorm1d(channels, momentum=0.1))
-            dilation *= w
         self.layers_conv = nn.ModuleList(convs)
         self.layers_bn = nn.ModuleList(bns)
         self.shrink = nn.Conv1d(channels, num_joints_out * 3, 1)
 
-    # -- contract -------------------------------------------------------------------------------------
-
-    def set_bn_momentum(self, momentum: float) -> None:
-        """Set the momentum of every BatchNorm layer."""
-        set_bn_momentum(self, momentum)
-
-    def forward_path(self, num_frames: int) -> str:
-        """Name of the path ``forward`` takes for ``num_frames`` input frames (``'strided'``/``'dilated'``)."""
-        return "strided" if self.use_strided(num_frames) else "dilated"
-
     def use_strided(self, num_frames: int) -> bool:
-        """Whether ``forward`` takes the strided path for an input of ``num_frames`` frames."""
-        if self.variant == "strided":
-            return True
-        if self.variant == "dilated" or self.dense:
-            return False
-        return num_frames == self.receptive_field
+        """Whether ``forward`` takes the strided path for ``num_frames`` input frames (never with dense kernels)."""
+        return not self.dense and super().use_strided(num_frames)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        assert x.dim() == 4, f"expected input (batch, frames, joints, features), got shape {tuple(x.shape)}"
-        b, t, j, f = x.shape
-        assert j == self.num_joints_in, f"expected {self.num_joints_in} input joints, got {j}"
-        assert f == self.in_features, f"expected {self.in_features} features per joint, got {f}"
-        assert t >= self.receptive_field, \
-            f"input has {t} frames but the receptive field is {self.receptive_field}"
-        strided = self.use_strided(t)
-        assert not strided or t == self.receptive_field, \
-            f"the strided path needs exactly {self.receptive_field} input frames, got {t}"
+        b, t, j, f = self.check_input(x)
+        strided = self.strided_for(t)
         # (B, T, J, F) -> (B, J*F, T): channels are joints x coordinates.
         h = x.reshape(b, t, j * f).transpose(1, 2).contiguous()
         h = self._strided(h) if strided else self._dilated(h)
@@ -167,19 +115,12 @@ class VideoPose3D(nn.Module):
         # In-place ReLU on the fresh BN output (autograd-safe: BN's backward does not need its output).
         return self.drop(F.relu(bn(h), inplace=True))
 
-    @staticmethod
-    def _residual_add(h: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
-        # In place when no graph is recorded (saves one allocation per block); out of place under autograd,
-        # where ReLU keeps its output for the backward pass.
-        return h.add_(res) if not torch.is_grad_enabled() else h + res
-
     def _dilated(self, h: torch.Tensor) -> torch.Tensor:
         h = self._act(self.expand_conv(h), self.expand_bn)
-        for i, (pad, shift) in enumerate(zip(self.pads, self.shifts)):
-            n = h.shape[2]
-            res = h[:, :, pad + shift:n - pad + shift]
+        for i in range(len(self.pads)):
+            res = self.residual_crop(h, i)
             h = self._act(self.layers_conv[2 * i](h), self.layers_bn[2 * i])
-            h = self._residual_add(self._act(self.layers_conv[2 * i + 1](h), self.layers_bn[2 * i + 1]), res)
+            h = self.residual_add(self._act(self.layers_conv[2 * i + 1](h), self.layers_bn[2 * i + 1]), res)
         return self.shrink(h)
 
     def _strided(self, h: torch.Tensor) -> torch.Tensor:
@@ -189,10 +130,9 @@ class VideoPose3D(nn.Module):
         w0 = self.filter_widths[0]
         h = self._act(F.conv1d(h, self.expand_conv.weight, None, stride=w0), self.expand_bn)
         for i, w in enumerate(self.filter_widths[1:]):
-            start = w - 1 if self.causal else w // 2
-            res = h[:, :, start::w]
+            res = self.every(h, w)
             h = self._act(F.conv1d(h, self.layers_conv[2 * i].weight, None, stride=w), self.layers_bn[2 * i])
-            h = self._residual_add(self._act(self.layers_conv[2 * i + 1](h), self.layers_bn[2 * i + 1]), res)
+            h = self.residual_add(self._act(self.layers_conv[2 * i + 1](h), self.layers_bn[2 * i + 1]), res)
         return self.shrink(h)
 
 
@@ -201,8 +141,8 @@ class VideoPose3D(nn.Module):
     citation="Pavllo, Feichtenhofer, Grangier, Auli. 3D human pose estimation in video with temporal "
              "convolutions and semi-supervised training. CVPR 2019.",
     paper="CPN / GT-2D P1, P2: VideoPose3D README results table (receptive_field=27/81 CPN rows use GT "
-          "boxes); tags ending 'attention_tcn_t1': Liu et al. (attention TCN, journal version) Table 1, GT-2D "
-          "MPJPE of the Pavllo et al. models; HumanEva: VideoPose3D README (Mask R-CNN 2D, 27 f, Walk/Jog/Box).",
+          "boxes); GT-2D MPJPE of the 27 / 81 / 243-frame models: Liu et al. (attention TCN, journal version) "
+          "Table 1; HumanEva: VideoPose3D README (Mask R-CNN 2D, 27 f, Walk/Jog/Box).",
     params={
         "receptive_field=27": 8_555_571,
         "receptive_field=81": 12_753_971,
@@ -210,24 +150,6 @@ class VideoPose3D(nn.Module):
         "receptive_field=63, filter_widths=(3, 3, 7)": 12_749_875,
         "receptive_field=27, num_joints_in=15, num_joints_out=15": 8_537_133,
         "receptive_field=27, num_joints_in=17, num_joints_out=15": 8_549_421,
-    },
-    reported={
-        "receptive_field=243": {
-            "h36m.cpn_ft.readme": {"mpjpe": 46.8, "p_mpjpe": 36.5},
-            "h36m.gt.readme": {"mpjpe": 37.2, "p_mpjpe": 27.2},
-            "h36m.gt.attention_tcn_t1": {"mpjpe": 37.8},
-        },
-        "receptive_field=81": {
-            "h36m.cpn_ft_gtbox.readme": {"mpjpe": 47.7, "p_mpjpe": 37.2},
-            "h36m.gt.attention_tcn_t1": {"mpjpe": 38.7},
-        },
-        "receptive_field=27": {
-            "h36m.cpn_ft_gtbox.readme": {"mpjpe": 48.8, "p_mpjpe": 38.0},
-            "h36m.gt.attention_tcn_t1": {"mpjpe": 40.6},
-        },
-        "receptive_field=27, num_joints_in=17, num_joints_out=15": {
-            "humaneva.maskrcnn.walk_jog_box.readme": {"mpjpe": 33.0},
-        },
     },
     presets={
         "27f": {"receptive_field": 27},

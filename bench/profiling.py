@@ -55,6 +55,7 @@ from typing import Any
 
 import torch
 
+from bench.contract import model_contract
 from bench.engine.device import device_name, resolve_device
 from bench.engine.evaluate import seq2seq_step
 from bench.errors import ConfigError
@@ -166,9 +167,8 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
         try:
             torch.manual_seed(seed)
             model = create_model(name, **options)
-            rf = int(getattr(model, "receptive_field", 1))
-            joints = int(model.num_joints_in)
-            features = int(getattr(model, "in_features", 2))
+            contract = model_contract(model, name)
+            rf, joints, features = contract.receptive_field, contract.num_joints_in, contract.in_features
             t_in = rf if seq_len is None else int(seq_len)
             if t_in < rf:
                 raise ConfigError(f"seq_len={t_in} is shorter than the receptive field ({rf}) of {name!r}")
@@ -206,10 +206,8 @@ def profile_model(name: str, options: dict | None = None, device: str = "cpu", b
         finally:
             torch.set_num_threads(previous_threads)
 
-    forward_path = model.forward_path(t_in) if hasattr(model, "forward_path") else None
-    eval_step = None
-    if getattr(model, "output_mode", "conv") == "seq2seq":
-        eval_step = seq2seq_step(model)
+    forward_path = None if contract.forward_path is None else contract.forward_path(t_in)
+    eval_step = seq2seq_step(contract) if contract.seq2seq else None
     asis = None
     if optimize != "none":
         asis = _timing_figures(latency_asis, batch_asis, out_frames, eval_step, batch_size)
@@ -270,8 +268,8 @@ def _eval_memory_child(name: str, options: dict, frames: int, batch_frames: int,
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = create_model(name, **options).eval()
-    joints = int(model.num_joints_in)
-    rf = int(getattr(model, "receptive_field", 1))
+    contract = model_contract(model, name)
+    joints, rf = contract.num_joints_in, contract.receptive_field
     perm = np.arange(joints)
     largest = [0]
 

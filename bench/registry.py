@@ -1,8 +1,10 @@
 """Model registry: ``@register_model`` on a builder function, ``create_model(name, **options)``.
 
-Modelled on timm / torchvision (field survey C.2-C.3): the published facts of each model (parameter
-counts, reported MPJPE per protocol, citation) are data attached to the entry, and tests recompute
-the cheap ones. There is one level of lookup: a name maps to a builder function.
+Modelled on timm / torchvision (field survey C.2-C.3): what the code needs to know about each model (citation,
+the parameter counts it checks, presets, defaults, notes) is data attached to the entry, and tests recompute
+the counts. Published metrics live in one place only, ``results/reported/<paper>.yaml``, which the tables
+read. There is one level of lookup: a name maps to a builder function. Every model the registry builds is
+checked against the model contract (``bench.contract``).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from bench.contract import model_contract
 from bench.errors import ConfigError
 
 
@@ -22,10 +25,10 @@ class ModelEntry:
         name: registry name (``videopose3d``).
         builder: function taking keyword options and returning an ``nn.Module``.
         citation: short citation of the paper the model comes from.
-        paper: the paper / table a reported number comes from.
+        paper: the paper / tables the model and its parameter counts come from.
         params: published or reference parameter counts keyed by a preset string such as
-            ``"receptive_field=243"`` (exact counts from the official code where known).
-        reported: reported metrics, ``{preset: {protocol_tag: {metric: value}}}``.
+            ``"receptive_field=243"`` (exact counts from the official code where known); ``bench check``
+            rebuilds each one and compares exactly.
         presets: named option sets (``{"243f": {"receptive_field": 243}}``).
         defaults: the builder's keyword defaults (filled in at registration).
         notes: free text on what differs from the paper.
@@ -36,7 +39,6 @@ class ModelEntry:
     citation: str
     paper: str = ""
     params: dict[str, int] = field(default_factory=dict)
-    reported: dict[str, dict] = field(default_factory=dict)
     presets: dict[str, dict] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
@@ -96,9 +98,13 @@ def resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_model(name: str, **options: Any):
-    """Build the model ``name`` with keyword ``options`` (unknown options are an error)."""
+    """Build the model ``name`` with keyword ``options`` (unknown options are an error) and check that it
+    declares the model contract (``bench.contract.model_contract``; a missing or wrong attribute is one
+    ConfigError line)."""
     entry = get_entry(name)
-    return entry.builder(**resolve_options(name, options))
+    model = entry.builder(**resolve_options(name, options))
+    model_contract(model, name)
+    return model
 
 
 # -- metadata keys ----------------------------------------------------------------------------------------

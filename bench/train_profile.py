@@ -135,7 +135,8 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
     from bench.engine.device import to_device, training_device
     from bench.engine.data import check_model_fits, get_dataset, split_sequences
     from bench.engine.seed import determinism_flags, seed_everything
-    from bench.engine.train import make_batcher, make_loss_fn, make_optimizer, model_loss, output_frames
+    from bench.contract import model_contract
+    from bench.engine.train import make_batcher, make_loss_fn, make_optimizer, model_loss
     from bench.errors import ConfigError
     from bench.flops import count_parameters
     from bench.engine.device import device_name
@@ -154,13 +155,14 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
         ds = get_dataset(cfg["data"])
         train_seqs, _, _ = split_sequences(ds, cfg["data"])
         model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
+        contract = model_contract(model, cfg["model"]["name"])
         check_model_fits(model, ds)
         model.to(dev).train()
         tc = cfg["train"]
         loss_fn = make_loss_fn(tc)
         batcher = make_batcher(model, train_seqs, ds.keypoints_layout, ds.skeleton, tc)
         opt = make_optimizer(model, tc)
-        max_norm = getattr(model, "apply_max_norm", None)
+        max_norm = contract.apply_max_norm
         batches = _loop_batches(batcher, np.random.RandomState(cfg["seed"]))
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
@@ -179,7 +181,7 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
 
         def step():
             x, y, c = draw()
-            loss, pred = model_loss(model, x, y, c, loss_fn)
+            loss, pred = model_loss(model, x, y, c, loss_fn, contract)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             optimizer_part(x, y, pred)
@@ -195,7 +197,7 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
             x, y, c = draw()
             sync()
             t1 = time.perf_counter()
-            loss, pred = model_loss(model, x, y, c, loss_fn)
+            loss, pred = model_loss(model, x, y, c, loss_fn, contract)
             sync()
             t2 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
@@ -211,16 +213,16 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
 
         # Operator and FLOP counts of one more step (not timed).
         x, y, c = draw()
-        ops_forward, by_name = count_ops(lambda: model_loss(model, x, y, c, loss_fn))
+        ops_forward, by_name = count_ops(lambda: model_loss(model, x, y, c, loss_fn, contract))
         counter = OpCounter()
         with counter:
-            loss, pred = model_loss(model, x, y, c, loss_fn)
+            loss, pred = model_loss(model, x, y, c, loss_fn, contract)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             optimizer_part(x, y, pred)
         flop_counter = FlopCounterMode(display=False)
         with flop_counter:
-            loss, _ = model_loss(model, x, y, c, loss_fn)
+            loss, _ = model_loss(model, x, y, c, loss_fn, contract)
             loss.backward()
         opt.zero_grad(set_to_none=True)
         flops_step = int(flop_counter.get_total_flops())
@@ -234,7 +236,7 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
     med = {k: statistics.median(v) for k, v in parts.items()}
     step_ms = statistics.median([sum(p) for p in zip(*parts.values())])
     batch = int(statistics.median(sizes))
-    out_frames = output_frames(model)
+    out_frames = contract.train_out_frames
     compute_ms = med["forward"] + med["backward"]
     compute_floor = flops_step / (peak["gflops"] * 1e9) * 1000 if peak["gflops"] else None
     overhead_floor = counter.total * overhead / 1000

@@ -71,3 +71,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def published():
+    """``published(paper, table, key)``: the values of the one cell of ``results/reported/<paper>.yaml``'s
+    ``table`` whose key is ``key`` (dotted config paths), the one place published numbers live."""
+    from bench.report.published import get_reported_table
+
+    def lookup(paper: str, table: str, key: dict) -> dict:
+        cells = [c for c in get_reported_table(paper, table).cells if c["key"] == key]
+        assert len(cells) == 1, f"{paper}.{table}: {len(cells)} cells with key {key}"
+        return cells[0]["values"]
+
+    return lookup

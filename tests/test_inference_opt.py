@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.contract import model_contract
 from bench.errors import ConfigError
 from bench.inference_opt import fuse_batchnorm, inductor_problem, optimize_for_inference
 from bench.registry import create_model, get_entry, list_models
@@ -219,10 +220,11 @@ def _tiny_options(name: str) -> dict:
 def test_every_registered_model_keeps_its_outputs_when_fused(name):
     torch.manual_seed(0)
     model = _randomise_bn(create_model(name, **_tiny_options(name)))
-    rf = int(getattr(model, "receptive_field", 1))
+    c = model_contract(model)
+    rf = c.receptive_field
     step = 16 if name == "ugcn" else 2  # lengths a model accepts beyond its window
-    for frames in (rf, rf + step) if getattr(model, "output_mode", "conv") == "conv" else (rf,):
-        x = torch.randn(2, frames, model.num_joints_in, getattr(model, "in_features", 2))
+    for frames in (rf, rf + step) if not c.seq2seq else (rf,):
+        x = torch.randn(2, frames, c.num_joints_in, c.in_features)
         fused, info = optimize_for_inference(model, "fuse_bn", x)
         assert info["verified_max_rel_diff"] <= 1e-4 and info["verified_folds_max_rel_diff"] <= 1e-4
         assert info["folded"] + len(info["skipped"]) == info["bn_total"] == _bns(model)

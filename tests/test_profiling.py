@@ -76,13 +76,12 @@ def test_registry_params_equal_recomputed_counts(name, key, expected):
 @pytest.mark.parametrize("name", list_models())
 def test_registry_metadata_keys_are_valid_options(name):
     entry = get_entry(name)
-    for key in list(entry.params) + list(entry.reported):
+    for key in entry.params:
         resolve_options(name, metadata_options(name, key))
     for preset in entry.presets.values():
         resolve_options(name, preset)
-    for per_protocol in entry.reported.values():
-        for metrics in per_protocol.values():
-            assert all(isinstance(v, (int, float)) for v in metrics.values())
+    # Published metrics live only in results/reported/<paper>.yaml, which the tables read.
+    assert not hasattr(entry, "reported")
 
 
 def test_parse_options_key():

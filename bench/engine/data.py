@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from bench.contract import model_contract
 from bench.data import PoseDataset, load_dataset
 from bench.errors import ConfigError
 
@@ -42,9 +43,11 @@ def split_sequences(ds: PoseDataset, data_cfg: dict):
 
 
 def check_model_fits(model, ds: PoseDataset) -> None:
+    """The model's joint counts (its contract) must be the dataset's keypoint and skeleton joint counts."""
     j_in, j_out = ds.keypoints_layout.num_joints, ds.skeleton.num_joints
-    if getattr(model, "num_joints_in", j_in) != j_in or getattr(model, "num_joints_out", j_out) != j_out:
-        raise ConfigError(f"model expects {model.num_joints_in} input / {model.num_joints_out} output "
+    c = model_contract(model)
+    if c.num_joints_in != j_in or c.num_joints_out != j_out:
+        raise ConfigError(f"model expects {c.num_joints_in} input / {c.num_joints_out} output "
                           f"joints but dataset {ds.name} has {j_in} / {j_out} "
                           f"(set model.options.num_joints_in / num_joints_out)")
 

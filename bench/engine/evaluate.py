@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from bench import metrics as M
+from bench.contract import ModelContract, model_contract
 from bench.data.dataset import Sequence
 from bench.engine.device import model_device
 from bench.engine.windows import flip_context, flip_pose, pad_sequence, root_relative, sequence_context
@@ -43,10 +44,10 @@ def window_starts(n: int, t: int, step: int) -> np.ndarray:
     return starts
 
 
-def seq2seq_step(model: nn.Module, step: int | None = None) -> int:
-    """Frames between test windows of a sequence-to-sequence model: ``step``, else the model's
-    ``eval_step``; at most T, since a longer stride would leave frames without any prediction."""
-    return min(step or getattr(model, "eval_step", 1), model.receptive_field)
+def seq2seq_step(contract: ModelContract, step: int | None = None) -> int:
+    """Frames between test windows of a sequence-to-sequence model (its ``contract``): ``step``, else the
+    model's ``eval_step``; at most T, since a longer stride would leave frames without any prediction."""
+    return min(step or contract.eval_step, contract.receptive_field)
 
 
 MERGES = ("mean", "centre")
@@ -79,8 +80,9 @@ def predict_seq2seq(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_per
     """Sliding-window prediction of a sequence-to-sequence model; see the module docstring."""
     if merge not in MERGES:
         raise ValueError(f"unknown window merge {merge!r}; choose from {', '.join(MERGES)}")
-    t = model.receptive_field
-    step = seq2seq_step(model, step)
+    contract = model_contract(model)
+    t = contract.receptive_field
+    step = seq2seq_step(contract, step)
     n = len(keypoints)
     kp = np.pad(keypoints, ((0, max(t - n, 0)), (0, 0), (0, 0)), mode="edge")  # short video: edge-pad
     x = torch.from_numpy(kp.astype(np.float32))[None]
@@ -91,7 +93,7 @@ def predict_seq2seq(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_per
         x = torch.cat([x, flip_pose(x, kps_perm)])
         ctx = None if ctx is None else torch.cat([ctx, flip_context(ctx)])
     copies, frames = x.shape[0], x.shape[1]
-    total = torch.zeros(copies, frames, model.num_joints_out, 3)
+    total = torch.zeros(copies, frames, contract.num_joints_out, 3)
     count = torch.zeros(frames)
     per_batch = max(1, batch_frames // t)
     ar = torch.arange(t)
@@ -125,9 +127,10 @@ def predict_sequence(model: nn.Module, keypoints: np.ndarray, flip: bool, kps_pe
     predictions of a frame are merged; ``context``: (F, 5) per-frame camera context for models with
     ``needs_context``."""
     assert keypoints.ndim == 3 and keypoints.shape[-1] == 2, keypoints.shape
-    if getattr(model, "output_mode", "conv") == "seq2seq":
+    contract = model_contract(model)
+    if contract.seq2seq:
         return predict_seq2seq(model, keypoints, flip, kps_perm, joint_perm, batch_frames, step, context, merge)
-    rf, shift = model.receptive_field, model.causal_shift
+    rf, shift = contract.receptive_field, contract.causal_shift
     n = len(keypoints)
     x = torch.from_numpy(pad_sequence(keypoints, rf, shift).astype(np.float32))[None]
     if flip:
@@ -163,13 +166,14 @@ def window_latency_ms(model: nn.Module, seq: Sequence, step: int | None = None, 
     whole test sequences in batches of windows, is ``ms_per_frame``."""
     from bench.timing import time_calls
 
-    rf = int(model.receptive_field)
-    per_window = seq2seq_step(model, step) if getattr(model, "output_mode", "conv") == "seq2seq" else 1
+    contract = model_contract(model)
+    rf = contract.receptive_field
+    per_window = seq2seq_step(contract, step) if contract.seq2seq else 1
     kp = np.pad(seq.keypoints[:rf], ((0, max(rf - len(seq), 0)), (0, 0), (0, 0)), mode="edge")
     dev = model_device(model)
     x = torch.from_numpy(kp.astype(np.float32))[None].to(dev)
     args = (x,)
-    if getattr(model, "needs_context", False):
+    if contract.needs_context:
         ctx = np.pad(sequence_context(seq)[:rf], ((0, max(rf - len(seq), 0)), (0, 0)), mode="edge")
         args = (x, torch.from_numpy(ctx)[None].to(dev))
     with torch.inference_mode():
@@ -208,7 +212,7 @@ def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg: dict,
     kps_perm, joint_perm = keypoints_layout.flip_permutation(), skeleton.flip_permutation()
     per_frame: dict[str, list[np.ndarray]] = {m: [] for m in metrics if m != "mpjve"}
     vel, groups, vel_groups = [], [], []
-    needs_context = bool(getattr(model, "needs_context", False))
+    needs_context = model_contract(model).needs_context
     forward_s = 0.0
     for seq in sequences:
         kp = seq.keypoints

@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.contract import ModelContract, model_contract
 from bench.data.dataset import Sequence
 from bench.engine import distributed
 from bench.engine.device import model_device, to_device
 from bench.engine.optim import ranger
 from bench.engine.windows import WindowBatcher
 from bench.errors import ConfigError, TrainingError
-from bench.layers import set_bn_momentum as _set_all_bn_momentum
 from bench.losses import motion_loss
 from bench.skeleton import Skeleton
 
@@ -90,14 +90,6 @@ def bn_momentum(epoch: int, epochs: int, start: float, end: float) -> float:
     return start * math.exp(-(epoch / epochs) * math.log(start / end))
 
 
-def set_bn_momentum(model: nn.Module, momentum: float) -> None:
-    """The model's own ``set_bn_momentum`` when it has one, else every BatchNorm layer."""
-    if hasattr(model, "set_bn_momentum"):
-        model.set_bn_momentum(momentum)
-    else:
-        _set_all_bn_momentum(model, momentum)
-
-
 def training_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "mse":
         return ((pred - target) ** 2).mean()
@@ -105,10 +97,9 @@ def training_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.
 
 
 def output_frames(model: nn.Module) -> int:
-    """Consecutive output frames per training window (the T of a sequence-to-sequence model)."""
-    if getattr(model, "output_mode", "conv") == "seq2seq":
-        return int(model.receptive_field)
-    return int(getattr(model, "train_out_frames", 1))
+    """Consecutive output frames per training window (the contract's ``train_out_frames``: the T of a
+    sequence-to-sequence model)."""
+    return model_contract(model).train_out_frames
 
 
 def check_training(model: nn.Module, train_cfg: dict, model_name: str = "model") -> None:
@@ -147,23 +138,25 @@ def make_batcher(model: nn.Module, seqs: list[Sequence], keypoints_layout: Skele
     """Training windows for ``model``: convolutional models get receptive-field windows with
     ``train_out_frames`` outputs; sequence-to-sequence models (``output_mode == 'seq2seq'``) get every
     T-frame window (stride 1 before ``train.window_stride``) with all T frames as targets."""
-    context = bool(getattr(model, "needs_context", False))
-    if getattr(model, "output_mode", "conv") == "seq2seq":
-        t = model.receptive_field
-        return WindowBatcher(seqs, 1, 0, keypoints_layout, skeleton, tc["batch_size"], out_frames=t,
-                             flip=tc["flip"], window_stride=tc["window_stride"], step=1, context=context)
-    return WindowBatcher(seqs, model.receptive_field, model.causal_shift, keypoints_layout, skeleton,
-                         tc["batch_size"], out_frames=getattr(model, "train_out_frames", 1), flip=tc["flip"],
-                         window_stride=tc["window_stride"], context=context)
+    c = model_contract(model)
+    if c.seq2seq:
+        return WindowBatcher(seqs, 1, 0, keypoints_layout, skeleton, tc["batch_size"],
+                             out_frames=c.train_out_frames, flip=tc["flip"], window_stride=tc["window_stride"],
+                             step=1, context=c.needs_context)
+    return WindowBatcher(seqs, c.receptive_field, c.causal_shift, keypoints_layout, skeleton,
+                         tc["batch_size"], out_frames=c.train_out_frames, flip=tc["flip"],
+                         window_stride=tc["window_stride"], context=c.needs_context)
 
 
 def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor | None,
-               loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
+               loss_fn, contract: ModelContract | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, prediction). ``loss_fn`` is the per-pose loss (:func:`make_loss_fn`); a model with
-    ``loss_terms`` adds its own terms around it (DG-Net's multi-level loss, Eq. 17)."""
+    ``loss_terms`` adds its own terms around it (DG-Net's multi-level loss, Eq. 17). ``contract``: the
+    model's, when the caller has read it already (the training loop, once)."""
     kw = {} if context is None else {"context": context}
-    if hasattr(model, "loss_terms"):
-        return model.loss_terms(x, y, loss_fn, **kw)
+    loss_terms = (model_contract(model) if contract is None else contract).loss_terms
+    if loss_terms is not None:
+        return loss_terms(x, y, loss_fn, **kw)
     pred = model(x, **kw)
     return loss_fn(pred, y), pred
 
@@ -191,7 +184,8 @@ def check_weights(model: nn.Module, epoch: int) -> None:
 
 
 def _distributed_backward(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                          context: torch.Tensor | None, loss_fn, rank: int, world_size: int):
+                          context: torch.Tensor | None, loss_fn, rank: int, world_size: int,
+                          contract: ModelContract | None = None):
     """One data-parallel backward pass: this process's share of the global batch (x, y, context), its
     loss scaled by ``world_size * n_local / n_global`` so that the averaged gradient is the gradient of
     the mean loss over the global batch, then the gradients all-reduced. Returns (x, y, prediction) of
@@ -203,7 +197,7 @@ def _distributed_backward(model: nn.Module, opt: torch.optim.Optimizer, x: torch
     pred = y
     loss = None
     if hi > lo:
-        loss, pred = model_loss(model, x, y, None if context is None else context[lo:hi], loss_fn)
+        loss, pred = model_loss(model, x, y, None if context is None else context[lo:hi], loss_fn, contract)
         (loss * (world_size * (hi - lo) / n)).backward()
     distributed.average_gradients(model, world_size)
     return x, y, pred, loss
@@ -225,6 +219,7 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
 
     tc = cfg["train"]
     rank, world_size = distributed.active()
+    contract = model_contract(model, cfg["model"]["name"])
     check_training(model, tc, cfg["model"]["name"])
     loss_fn = make_loss_fn(tc)
     batcher = make_batcher(model, train_seqs, keypoints_layout, skeleton, tc)
@@ -237,7 +232,7 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
     result = TrainResult(num_windows=batcher.num_windows)
     best = math.inf
     epochs = tc["epochs"]
-    max_norm = getattr(model, "apply_max_norm", None)
+    max_norm = contract.apply_max_norm
     dev = model_device(model)  # batches are drawn in host memory and copied there (bench/engine/device.py)
     bar = None
     if progress:
@@ -248,7 +243,7 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
     batch_time = step_time = 0.0
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        set_bn_momentum(model, bn_momentum(epoch, epochs, tc["bn_momentum_start"], tc["bn_momentum_end"]))
+        contract.set_bn_momentum(bn_momentum(epoch, epochs, tc["bn_momentum_start"], tc["bn_momentum_end"]))
         model.train()
         total, count = 0.0, 0
         tb = time.perf_counter()
@@ -257,9 +252,10 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
             ts = time.perf_counter()
             batch_time += ts - tb
             if world_size > 1:
-                x, y, pred, loss = _distributed_backward(model, opt, x, y, c, loss_fn, rank, world_size)
+                x, y, pred, loss = _distributed_backward(model, opt, x, y, c, loss_fn, rank, world_size,
+                                                         contract)
             else:
-                loss, pred = model_loss(model, x, y, c, loss_fn)
+                loss, pred = model_loss(model, x, y, c, loss_fn, contract)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             if loss is not None:

@@ -10,10 +10,11 @@ translation-equivariant: for T > RF input frames, ``forward`` unfolds the T - RF
 and runs them ``window_chunk`` at a time (memory bounded in T) and returns (B, T - RF + 1, J_out, 3).
 Evaluating a sequence therefore costs one whole window per output frame (as in the official test loop).
 
-Module contract (as ``baselines/videopose3d.py``): ``receptive_field``, ``causal_shift`` ((RF - 1) // 2 when
-causal, else 0), ``output_mode = "conv"``, ``num_joints_in`` / ``num_joints_out`` / ``in_features``,
-``set_bn_momentum`` (every BatchNorm), ``forward`` (B, T, J_in, F) -> (B, T - RF + 1, J_out, 3),
-``forward_path(T)`` ('strided' for T = RF, else 'windows'). In training mode with T > RF the BatchNorm
+Model contract (bench/contract.py), declared by ``TemporalConvNet`` (bench/models/tcn_common.py), the base shared
+with VideoPose3D and GAST-Net: ``receptive_field``, ``causal_shift`` ((RF - 1) // 2 when causal, else 0),
+``output_mode = "conv"``, ``num_joints_in`` / ``num_joints_out`` / ``in_features``, ``set_bn_momentum`` (every
+BatchNorm), ``forward`` (B, T, J_in, F) -> (B, T - RF + 1, J_out, 3), ``forward_path(T)`` ('strided' for
+T = RF, else 'windows'); the base also samples the frame each group keeps (its centre, or last when causal). In training mode with T > RF the BatchNorm
 statistics are those of each chunk (the engine trains on RF-frame windows, one pass per batch).
 
 Architecture (filter widths w_0 .. w_{n-1}, n >= 2; RF = their product; C channels; Mish; dropout p)
@@ -118,7 +119,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
-from bench.layers import set_bn_momentum
+from bench.models.tcn_common import TemporalConvNet
 from bench.models.tcn_common import resolve_filter_widths as _resolve_widths
 from bench.models.options import choice, flag, int_option
 from bench.registry import register_model
@@ -297,36 +298,29 @@ class MainLayer(nn.Module):
         return res + drop(mish(self.bn(self.conv(drop(h)))))
 
 
-class AttentionTCN(nn.Module):
+class AttentionTCN(TemporalConvNet):
     """Attention TCN with multi-scale dilation; see the module docstring for the wiring and the contract."""
-
-    output_mode = "conv"
 
     def __init__(self, num_joints_in: int, in_features: int, num_joints_out: int, filter_widths: Sequence[int],
                  causal: bool = False, dropout: float = 0.2, channels: int = 1024, kernel_units: int = 3,
                  groups: int = 8, reduction: int = 128, attention: bool = True, multiscale_dilation: bool = True,
                  temporal_attention: str = "cascade", similarity: str = "cosine", unit_conv: str = "separable",
                  input_unit: str = "separable", layer_bias: bool = False, window_chunk: int = 256):
-        super().__init__()
         widths = tuple(int(w) for w in filter_widths)
         assert len(widths) >= 2 and all(w >= 3 and w % 2 == 1 for w in widths), \
             f"need at least two odd filter widths >= 3, got {widths}"
         assert channels % groups == 0, f"groups={groups} must divide channels={channels}"
         assert temporal_attention in TEMPORAL_ATTENTION and similarity in SIMILARITY
         assert unit_conv in UNIT_CONV and input_unit in INPUT_UNIT and window_chunk >= 1
+        super().__init__(num_joints_in, in_features, num_joints_out, widths, causal)
         n = len(widths)
-        self.num_joints_in, self.in_features, self.num_joints_out = num_joints_in, in_features, num_joints_out
-        self.filter_widths = widths
         self.channels = channels
-        self.causal = bool(causal)
         self.attention = bool(attention)
         self.multiscale_dilation = bool(multiscale_dilation)
         self.similarity = similarity
         self.window_chunk = int(window_chunk)
-        self.receptive_field = math.prod(widths)
-        self.causal_shift = (self.receptive_field - 1) // 2 if causal else 0
         # Target frame of the temporal attention: the window centre, or its last frame when causal.
-        self.target_frame = self.receptive_field - 1 if causal else self.receptive_field // 2
+        self.target_frame = self.group_offset(self.receptive_field)
         self.prototype = f"L{n + 1}xV{n - 1}xN{self.receptive_field}"
         # block[l] (l = 0 .. n-1): input frames summarised by one frame of level l; block[n-1] = RF.
         self.block = [math.prod(widths[:l + 1]) for l in range(n)]
@@ -358,23 +352,11 @@ class AttentionTCN(nn.Module):
                                    if self.attention else None)
         self.shrink = nn.Conv1d(channels, num_joints_out * 3, 1)
 
-    # -- contract -------------------------------------------------------------------------------------
-
-    def set_bn_momentum(self, momentum: float) -> None:
-        """Set the momentum of every BatchNorm layer (the official recipe decays all of them together)."""
-        set_bn_momentum(self, momentum)
-
-    def forward_path(self, num_frames: int) -> str:
-        """``'strided'`` for one receptive-field window, ``'windows'`` when longer inputs are unfolded."""
-        return "strided" if num_frames == self.receptive_field else "windows"
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        assert x.dim() == 4, f"expected input (batch, frames, joints, features), got shape {tuple(x.shape)}"
-        b, t, j, f = x.shape
-        assert j == self.num_joints_in, f"expected {self.num_joints_in} input joints, got {j}"
-        assert f == self.in_features, f"expected {self.in_features} features per joint, got {f}"
+        """(B, T, J_in, F) -> (B, T - RF + 1, J_out, 3): one window at once (``'strided'``), longer inputs as
+        their unfolded windows (``'windows'``, ``forward_path``)."""
+        b, t, _, _ = self.check_input(x)
         rf = self.receptive_field
-        assert t >= rf, f"input has {t} frames but the receptive field is {rf}"
         if t == rf:
             return self.forward_windows(x.permute(0, 2, 3, 1)).reshape(b, 1, self.num_joints_out, 3)
         # Every window has its own target frame, so the network is not translation-equivariant: run the
@@ -389,10 +371,6 @@ class AttentionTCN(nn.Module):
         return torch.cat(outs).reshape(b, n_out, self.num_joints_out, 3)
 
     # -- one batch of windows ---------------------------------------------------------------------------
-
-    def _offset(self, stride: int) -> int:
-        # The frame kept from each group of `stride` frames: the centre, or the last one when causal.
-        return stride - 1 if self.causal else stride // 2
 
     def temporal_weights(self, poses: torch.Tensor) -> list[torch.Tensor] | None:
         """Per-layer frame weights (N, L_l) for windows ``poses`` (N, J, F, RF); None without attention."""
@@ -409,18 +387,17 @@ class AttentionTCN(nn.Module):
         pending: list[list[torch.Tensor]] = [[] for _ in self.layers]
         for unit, t in zip(self.input_branches, self.input_targets):
             s = self.block[t - 1]
-            pending[t].append(self.drop(mish(unit(h[:, :, self._offset(s)::s]))))
+            pending[t].append(self.drop(mish(unit(self.every(h, s)))))
         for l, layer in enumerate(self.layers):
             w = self.filter_widths[l + 1]
-            res = main[:, :, self._offset(w)::w]
+            res = self.every(main, w)
             a = None if weights is None else weights[l].unsqueeze(1)  # (N, 1, L_l)
             weighted = main if a is None else main * a
             for branch, (i, t) in zip(self.mid_branches, self.mid_links):
                 if i == l:
                     s = self.block[t - 1] // self.block[l]  # sampling stride of the branch input
                     r = self.block[t] // self.block[l]  # stride of its residual (one frame per level-t frame)
-                    pending[t].append(branch(weighted[:, :, self._offset(s)::s],
-                                             main[:, :, self._offset(r)::r], self.drop))
+                    pending[t].append(branch(self.every(weighted, s), self.every(main, r), self.drop))
             if pending[l]:
                 fused = main + sum(pending[l])
                 weighted = fused if a is None else fused * a
@@ -477,61 +454,6 @@ PRESETS = {
     "243f_paper_count": {"receptive_field": 243, **_PAPER_COUNT},
 }
 
-# Reported metrics (mm), tag = dataset.2D-input.paper-table. The paper's Tables 2-3 and Table 4's
-# "attention model" rows are without multi-scale dilation (their GT MPJPE 39.5 / 37.8 / 35.5 agree).
-_GT, _CPN = "h36m.gt.attention_tcn_", "h36m.cpn_ft.attention_tcn_"
-REPORTED = {
-    "receptive_field=243": {
-        _CPN + "t9": {"mpjpe": 44.8, "p_mpjpe": 35.6},  # also Tables 6 / 7
-        _GT + "t1": {"mpjpe": 33.4},  # also Tables 4, 6, 9
-        _GT + "t11": {"p_mpjpe": 26.1},
-        "h36m.sh_ft.attention_tcn_t9": {"mpjpe": 52.0, "p_mpjpe": 40.7},
-        "h36m.sh_pt.attention_tcn_t9": {"mpjpe": 57.3, "p_mpjpe": 45.5},
-        _CPN + "t4": {"mpjpe": 45.1},
-        _CPN + "t5": {"mpjpe": 47.2},  # "+ Dilation", before 2D projection / enhancement / augmentation
-        _GT + "t5": {"mpjpe": 34.7},
-    },
-    "receptive_field=81": {_GT + "t1": {"mpjpe": 37.0}, _CPN + "t4": {"mpjpe": 46.5}, _GT + "t4": {"mpjpe": 36.2}},
-    "receptive_field=27": {_GT + "t1": {"mpjpe": 39.1}, _CPN + "t4": {"mpjpe": 49.0}, _GT + "t4": {"mpjpe": 38.9}},
-    "receptive_field=27, num_joints_in=15, num_joints_out=15": {
-        "humaneva.walk_jog.attention_tcn_t8": {"p_mpjpe": 15.4}},
-    "receptive_field=243, causal=True": {
-        _CPN + "t10": {"mpjpe": 46.6}, _GT + "t10": {"mpjpe": 35.5},
-        "h36m.sh_ft.attention_tcn_t10": {"mpjpe": 54.9}, "h36m.sh_pt.attention_tcn_t10": {"mpjpe": 59.2}},
-    "receptive_field=81, causal=True": {
-        _CPN + "t10": {"mpjpe": 47.5}, _GT + "t10": {"mpjpe": 37.1}, "h36m.sh_ft.attention_tcn_t10": {"mpjpe": 55.7}},
-    "receptive_field=27, causal=True": {
-        _CPN + "t10": {"mpjpe": 49.4}, _GT + "t10": {"mpjpe": 39.7}, "h36m.sh_ft.attention_tcn_t10": {"mpjpe": 56.8}},
-    "receptive_field=27, multiscale_dilation=False": {
-        _CPN + "t4": {"mpjpe": 49.1}, _GT + "t4": {"mpjpe": 39.5}, _GT + "t3": {"mpjpe": 39.5}},
-    "receptive_field=81, multiscale_dilation=False": {
-        _CPN + "t4": {"mpjpe": 47.2}, _GT + "t4": {"mpjpe": 37.8}, _GT + "t3": {"mpjpe": 37.8}},
-    "receptive_field=243, multiscale_dilation=False": {
-        _CPN + "t4": {"mpjpe": 45.7}, _GT + "t4": {"mpjpe": 35.5}, _GT + "t2": {"mpjpe": 35.5},
-        _CPN + "t5": {"mpjpe": 47.9}, _GT + "t5": {"mpjpe": 35.5}},  # Table 5 "+ Attention"
-    "receptive_field=27, attention=False": {_CPN + "t4": {"mpjpe": 50.3}, _GT + "t4": {"mpjpe": 39.2}},
-    "receptive_field=81, attention=False": {_CPN + "t4": {"mpjpe": 49.8}, _GT + "t4": {"mpjpe": 37.2}},
-    "receptive_field=243, attention=False": {_CPN + "t4": {"mpjpe": 49.1}, _GT + "t4": {"mpjpe": 35.3}},
-    # Table 3 (receptive fields; M=3 G=8 r=128 unless set) and Table 2 (243 f kernel-attention options)
-    "receptive_field=45, filter_widths=(3, 5, 3), multiscale_dilation=False": {_GT + "t3": {"mpjpe": 39.2}},
-    "receptive_field=75, filter_widths=(3, 5, 5), multiscale_dilation=False": {_GT + "t3": {"mpjpe": 38.2}},
-    "receptive_field=147, filter_widths=(3, 7, 7), multiscale_dilation=False": {_GT + "t3": {"mpjpe": 36.8}},
-    "receptive_field=375, filter_widths=(3, 5, 5, 5), multiscale_dilation=False": {_GT + "t3": {"mpjpe": 36.6}},
-    "receptive_field=1029, filter_widths=(3, 7, 7, 7), multiscale_dilation=False": {_GT + "t3": {"mpjpe": 37.0}},
-    "receptive_field=27, kernel_units=2, groups=4, multiscale_dilation=False": {_GT + "t3": {"mpjpe": 40.0}},
-    "receptive_field=45, filter_widths=(3, 5, 3), kernel_units=2, groups=4, multiscale_dilation=False": {
-        _GT + "t3": {"mpjpe": 39.9}},
-    "receptive_field=75, filter_widths=(3, 5, 5), kernel_units=2, groups=4, multiscale_dilation=False": {
-        _GT + "t3": {"mpjpe": 38.5}},
-    "receptive_field=243, kernel_units=2, multiscale_dilation=False": {_GT + "t2": {"mpjpe": 37.1}},
-    "receptive_field=243, groups=1, multiscale_dilation=False": {_GT + "t2": {"mpjpe": 37.4}},
-    "receptive_field=243, groups=2, multiscale_dilation=False": {_GT + "t2": {"mpjpe": 35.3}},
-    "receptive_field=243, groups=4, multiscale_dilation=False": {_GT + "t2": {"mpjpe": 35.6}},
-    "receptive_field=243, groups=16, multiscale_dilation=False": {_GT + "t2": {"mpjpe": 37.3}},
-    "receptive_field=243, reduction=64, multiscale_dilation=False": {_GT + "t2": {"mpjpe": 35.9}},
-    "receptive_field=243, reduction=256, multiscale_dilation=False": {_GT + "t2": {"mpjpe": 36.2}},
-}
-
 NOTES = (
     "PAPER'S parameter counts (not ours): Table 1 L4xV2 5.69M, L5xV3 8.46M, L6xV4 11.22M; Tables 2-3 243 f "
     "11.25M (M=3 G=8 r=128), Table 2 M=2 9.14M, M=4 13.36M, G=1 44.25M, G=2 25.41M, G=4 15.97M, G=16 8.89M, "
@@ -556,7 +478,6 @@ NOTES = (
              "version of 'Attention mechanism exploits temporal contexts', CVPR 2020).",
     paper="attention_tcn (seed paper 004)",
     params=PARAMS,
-    reported=REPORTED,
     presets=PRESETS,
     notes=NOTES,
 )

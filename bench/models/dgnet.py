@@ -248,10 +248,6 @@ class DGNet(nn.Module):
              "Affinity for 3D Pose Estimation in Videos\", IEEE TIP 2021",
     paper="dgnet",
     params={"frames=4": 2_333_003},
-    reported={"frames=4": {"h36m_cpn_p1": {"mpjpe": 45.3}, "h36m_cpn_p2": {"p_mpjpe": 35.4},
-                          "h36m_gt_p1": {"mpjpe": 31.2}, "h36m_gt_p2": {"p_mpjpe": 24.1},
-                          "humaneva_p2": {"p_mpjpe": 19.5},
-                          "3dhp_gt": {"pck": 87.5, "auc": 53.8, "mpjpe": 76.0}}},
     notes="No official code. Parameter count at the defaults is ours (2,333,003), not published: the "
           "paper's Fig. 4 implies about 2.7M (84.1% fewer than VideoPose3D's 16.95M). Every open choice is an "
           "option (model-specs.md 4.2).",

@@ -16,9 +16,11 @@ is a strided slice); both use the same weights and compute the same function for
 input (in eval mode; in training mode BatchNorm sees the frames each path computes). ``variant`` picks the
 path: ``'auto'`` (strided iff the input has exactly ``receptive_field`` frames), ``'dilated'``, ``'strided'``.
 
-Module contract: see baselines/videopose3d.py (``receptive_field``, ``causal_shift``, ``output_mode = "conv"``,
-``num_joints_in`` / ``num_joints_out`` / ``in_features``, ``set_bn_momentum``). The graph blocks need the
-output joints to be the input joints (``num_joints_out == num_joints_in``); the skeleton graph comes from
+Model contract (bench/contract.py): declared, with the residual geometry, the path choice and the residual crops,
+by ``DilatedTemporalConvNet`` (bench/models/tcn_common.py), the base GAST-Net shares with VideoPose3D
+(``receptive_field``, ``causal_shift``, ``output_mode = "conv"``, ``num_joints_in`` / ``num_joints_out`` /
+``in_features``, ``set_bn_momentum``, ``forward_path``). The graph blocks need the output joints to be the input
+joints (``num_joints_out == num_joints_in``); the skeleton graph comes from
 ``bench.skeleton.graph_skeleton`` (17 joints: Human3.6M, 15: HumanEva-I, 16: MPII layout).
 
 Features are kept channels-last, (B, T, J, C), the whole way: temporal convs run as ``conv2d`` on the
@@ -28,7 +30,6 @@ shapes, counts and initialisation follow the official code (Kaiming-normal stem 
 """
 from __future__ import annotations
 
-import math
 import operator
 from typing import Sequence
 
@@ -38,13 +39,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
-from bench.layers import set_bn_momentum
 from bench.models.graph_attention import LOCAL_KERNELS, GraphAttentionBlock, batch_norm, bn_relu, pointwise
+from bench.models.tcn_common import VARIANTS, DilatedTemporalConvNet
 from bench.models.tcn_common import resolve_filter_widths as _resolve_widths
 from bench.registry import register_model
 from bench.skeleton import Skeleton, graph_skeleton
-
-VARIANTS = ("auto", "dilated", "strided")
 
 
 def resolve_filter_widths(receptive_field: int | None,
@@ -60,39 +59,26 @@ def preset_channels(num_widths: int) -> int:
     return 128 if num_widths <= 3 else max(1024 // 2 ** num_widths, 1)
 
 
-class GASTNet(nn.Module):
+class GASTNet(DilatedTemporalConvNet):
     """GAST-Net; see the module docstring for the layer list and :func:`gastnet` for the options.
 
     Layer names: ``init_bn``, ``expand_conv``, ``expand_bn``, ``graph_blocks[0..L-1]``, ``layers_conv`` /
     ``layers_bn`` (block i owns ``layers_conv[2i]`` (temporal) and ``layers_conv[2i+1]`` (1x1)), ``shrink``.
     """
 
-    output_mode = "conv"
-
     def __init__(self, num_joints_in: int, in_features: int, num_joints_out: int, filter_widths: Sequence[int],
                  skeleton: Skeleton, causal: bool = False, dropout: float = 0.05, channels: int = 128,
                  heads: int = 4, local_kernels: Sequence[str] = LOCAL_KERNELS, global_bk: bool = True,
                  global_ck: bool = True, variant: str = "auto"):
-        super().__init__()
-        widths = tuple(int(w) for w in filter_widths)
-        assert widths and all(w >= 1 and w % 2 == 1 for w in widths), \
-            f"filter widths must be odd positive integers, got {widths}"
-        assert variant in VARIANTS, f"variant must be one of {VARIANTS}, got {variant!r}"
+        super().__init__(num_joints_in, in_features, num_joints_out, filter_widths, causal, variant)
         assert num_joints_out == num_joints_in == skeleton.num_joints, "graph blocks keep the joint set"
         assert channels % heads == 0, f"heads={heads} must divide channels={channels}"
-        self.num_joints_in = num_joints_in
-        self.in_features = in_features
-        self.num_joints_out = num_joints_out
-        self.filter_widths = widths
+        widths = self.filter_widths
         self.channels = channels
         self.heads = heads
         self.skeleton = skeleton
         self.local_kernels = tuple(local_kernels)
         self.global_bk, self.global_ck = bool(global_bk), bool(global_ck)
-        self.causal = bool(causal)
-        self.variant = variant
-        self.receptive_field = math.prod(widths)
-        self.causal_shift = (self.receptive_field - 1) // 2 if causal else 0
 
         def graph_block(c: int) -> GraphAttentionBlock:
             return GraphAttentionBlock(c, skeleton, heads, self.local_kernels, global_bk, global_ck, dropout)
@@ -104,59 +90,24 @@ class GASTNet(nn.Module):
         self.expand_bn = nn.BatchNorm1d(channels, momentum=0.1)
         blocks = [graph_block(channels)]
 
-        # Residual block i (width i of the list): dilation = product of the earlier widths, pad = frames
-        # cropped from each side of the residual, shift = causal offset of that crop.
-        self.dilations: list[int] = []
-        self.pads: list[int] = []
-        self.shifts: list[int] = []
+        # Residual block i (width i of the list, C_i = 2^i C channels): temporal conv (w_i, 1) at dilation d_i,
+        # 1x1 conv, graph block C_i -> 2 C_i (geometry: tcn_common.residual_blocks).
         convs, bns = [], []
-        dilation = widths[0]
-        for i, w in enumerate(widths[1:], start=1):
+        for i, (w, dilation) in enumerate(zip(widths[1:], self.dilations), start=1):
             c = channels * 2 ** i
-            pad = (w - 1) // 2 * dilation
-            self.dilations.append(dilation)
-            self.pads.append(pad)
-            self.shifts.append(pad if causal else 0)
             convs.append(nn.Conv2d(c, c, (w, 1), dilation=(dilation, 1), bias=False))
             bns.append(nn.BatchNorm1d(c, momentum=0.1))
             convs.append(nn.Conv2d(c, c, 1, bias=False))
             bns.append(nn.BatchNorm1d(c, momentum=0.1))
             blocks.append(graph_block(c))
-            dilation *= w
         self.layers_conv = nn.ModuleList(convs)
         self.layers_bn = nn.ModuleList(bns)
         self.graph_blocks = nn.ModuleList(blocks)
         self.shrink = nn.Conv2d(channels * 2 ** len(widths), 3, 1, bias=False)
 
-    # -- contract -------------------------------------------------------------------------------------
-
-    def set_bn_momentum(self, momentum: float) -> None:
-        """Set the momentum of every BatchNorm layer."""
-        set_bn_momentum(self, momentum)
-
-    def forward_path(self, num_frames: int) -> str:
-        """Name of the path ``forward`` takes for ``num_frames`` input frames (``'strided'``/``'dilated'``)."""
-        return "strided" if self.use_strided(num_frames) else "dilated"
-
-    def use_strided(self, num_frames: int) -> bool:
-        """Whether ``forward`` takes the strided path for an input of ``num_frames`` frames."""
-        if self.variant == "strided":
-            return True
-        if self.variant == "dilated":
-            return False
-        return num_frames == self.receptive_field
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        assert x.dim() == 4, f"expected input (batch, frames, joints, features), got shape {tuple(x.shape)}"
-        b, t, j, f = x.shape
-        assert j == self.num_joints_in, f"expected {self.num_joints_in} input joints, got {j}"
-        assert f == self.in_features, f"expected {self.in_features} features per joint, got {f}"
-        assert t >= self.receptive_field, \
-            f"input has {t} frames but the receptive field is {self.receptive_field}"
-        strided = self.use_strided(t)
-        assert not strided or t == self.receptive_field, \
-            f"the strided path needs exactly {self.receptive_field} input frames, got {t}"
-        h = self._strided(x) if strided else self._dilated(x)
+        _, t, _, _ = self.check_input(x)
+        h = self._strided(x) if self.strided_for(t) else self._dilated(x)
         return pointwise(self.shrink, h)  # (B, T_out, J, 3)
 
     # -- the two paths ----------------------------------------------------------------------------------
@@ -168,11 +119,6 @@ class GASTNet(nn.Module):
         out = F.conv2d(h.permute(0, 3, 1, 2), conv.weight, None, stride=(stride, 1), dilation=d)
         return out.permute(0, 2, 3, 1).contiguous()
 
-    @staticmethod
-    def _residual_add(h: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
-        # In place when no graph is recorded; out of place under autograd (ReLU keeps its output).
-        return h.add_(res) if not torch.is_grad_enabled() else h + res
-
     def _stem(self, x: torch.Tensor, stride: int) -> torch.Tensor:
         h = batch_norm(self.init_bn, x)
         h = bn_relu(self.expand_bn, self._temporal(self.expand_conv, h, stride=stride))
@@ -181,13 +127,12 @@ class GASTNet(nn.Module):
     def _block_tail(self, i: int, h: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
         h = bn_relu(self.layers_bn[2 * i], h)
         h = self.drop(bn_relu(self.layers_bn[2 * i + 1], pointwise(self.layers_conv[2 * i + 1], h)))
-        return self.graph_blocks[i + 1](self._residual_add(h, res))
+        return self.graph_blocks[i + 1](self.residual_add(h, res))
 
     def _dilated(self, x: torch.Tensor) -> torch.Tensor:
         h = self._stem(x, stride=1)
-        for i, (pad, shift) in enumerate(zip(self.pads, self.shifts)):
-            n = h.shape[1]
-            res = h[:, pad + shift:n - pad + shift]
+        for i in range(len(self.pads)):
+            res = self.residual_crop(h, i, dim=1)
             h = self._block_tail(i, self._temporal(self.layers_conv[2 * i], h), res)
         return h
 
@@ -197,7 +142,7 @@ class GASTNet(nn.Module):
         # dilated crop keeps: the centre (w // 2), or the last one (w - 1) when causal.
         h = self._stem(x, stride=self.filter_widths[0])
         for i, w in enumerate(self.filter_widths[1:]):
-            res = h[:, (w - 1 if self.causal else w // 2)::w]
+            res = self.every(h, w, dim=1)
             h = self._block_tail(i, self._temporal(self.layers_conv[2 * i], h, stride=w, dilation=1), res)
         return h
 
@@ -226,26 +171,6 @@ ABLATION_PARAMS_27F = {
         "receptive_field=243": 7_091_736,
         "receptive_field=27, num_joints_in=15, num_joints_out=15": 6_907_152,
         "receptive_field=27, channels=64": 1_755_792,
-    },
-    reported={
-        "receptive_field=9": {"h36m.cpn_ft.gastnet_t1": {"mpjpe": 49.0, "p_mpjpe": 37.4}},
-        "receptive_field=27": {
-            "h36m.cpn_ft.gastnet_t1": {"mpjpe": 46.2, "p_mpjpe": 36.0},
-            "h36m.cpn_ft.gastnet_t4": {"mpjpe": 46.2},
-        },
-        "receptive_field=81": {
-            "h36m.cpn_ft.gastnet_t1": {"mpjpe": 45.7, "p_mpjpe": 35.9},
-            "h36m.gt.gastnet_t2": {"mpjpe": 32.5, "p_mpjpe": 24.5},
-            "h36m.sh_ft.gastnet_t2": {"mpjpe": 51.9, "p_mpjpe": 40.3},
-        },
-        "receptive_field=27, num_joints_in=15, num_joints_out=15": {
-            "humaneva.maskrcnn.walk_jog_box.gastnet_t3": {"p_mpjpe": 21.2},
-        },
-        "receptive_field=27, local_connection=False": {"h36m.cpn_ft.gastnet_t4": {"mpjpe": 47.6}},
-        "receptive_field=27, local_symmetry=False": {"h36m.cpn_ft.gastnet_t4": {"mpjpe": 47.4}},
-        "receptive_field=27, global_bk=False": {"h36m.cpn_ft.gastnet_t4": {"mpjpe": 52.3}},
-        "receptive_field=27, global_ck=False": {"h36m.cpn_ft.gastnet_t4": {"mpjpe": 47.3}},
-        "receptive_field=27, causal=True": {"h36m.cpn_ft.gastnet_t4": {"mpjpe": 47.1}},
     },
     presets={
         "9f": {"receptive_field": 9},

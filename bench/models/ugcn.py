@@ -185,9 +185,6 @@ class UGCN(nn.Module):
     citation="J. Wang, S. Yan, Y. Xiong, D. Lin, \"Motion Guided 3D Pose Estimation from Videos\", ECCV 2020",
     paper="ugcn",
     params={"frames=96": 4_875_911},
-    reported={"frames=96": {"h36m_cpn_p1": {"mpjpe": 45.6}, "h36m_cpn_p2": {"p_mpjpe": 35.5},
-                           "h36m_cpn_mpjve": {"mpjve": 2.3}, "h36m_gt_p1": {"mpjpe": 25.6},
-                           "3dhp_gt": {"pck": 86.9, "auc": 62.1, "mpjpe": 68.1}}},
     notes="No official code; the paper prints no parameter count. The channel widths per resolution level "
           "are not in the text (Fig. 4 only): default 64/128/256/256/256 (model-specs.md 4.1). Every open "
           "choice is an option.",

@@ -79,6 +79,7 @@ GRAD_SCRIPT = textwrap.dedent("""
     from bench.engine.train import _distributed_backward, make_loss_fn
 
     class Tiny(nn.Module):
+        receptive_field, causal_shift, num_joints_in, num_joints_out = 3, 0, 17, 17  # the model contract
         def __init__(self):
             super().__init__()
             self.lin = nn.Linear(2, 3)

@@ -17,7 +17,7 @@ class ZeroModel(nn.Module):
     receptive_field = 1
     causal_shift = 0
     output_mode = "conv"
-    num_joints_out = 17
+    num_joints_in = num_joints_out = 17
 
     def __init__(self):
         super().__init__()
@@ -122,7 +122,7 @@ class SlowSeq2Seq(nn.Module):
     receptive_field = 4
     causal_shift = 0
     output_mode = "seq2seq"
-    num_joints_out = 17
+    num_joints_in = num_joints_out = 17
 
     def forward(self, x):
         import time

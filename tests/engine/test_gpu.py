@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.contract import model_contract
 from bench.golden import GOLDEN_DIR, load_golden
 from bench.config import resolve
 from bench.config import experiment_id
@@ -38,9 +39,10 @@ def test_eval_forward_on_cuda_matches_cpu(model):
         for p in net.parameters():
             if not p.any():
                 torch.nn.init.normal_(p, std=0.1)
-    shape = (4, int(getattr(net, "receptive_field", 1)), int(net.num_joints_in), int(getattr(net, "in_features", 2)))
+    c = model_contract(net)
+    shape = (4, c.receptive_field, c.num_joints_in, c.in_features)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
-    args = (torch.rand(4, shape[1], 5),) if getattr(net, "needs_context", False) else ()
+    args = (torch.rand(4, shape[1], 5),) if c.needs_context else ()
     tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:

@@ -151,7 +151,8 @@ class PositionStub(nn.Module):
 
     output_mode = "seq2seq"
     receptive_field = 4
-    num_joints_out = J
+    causal_shift = 0
+    num_joints_in = num_joints_out = J
 
     def __init__(self, eval_step=None):
         super().__init__()

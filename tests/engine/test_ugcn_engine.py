@@ -28,7 +28,8 @@ class StartStub(nn.Module):
     frame is the mean in-window position of the windows that were merged for it."""
 
     output_mode = "seq2seq"
-    num_joints_out = J
+    causal_shift = 0
+    num_joints_in = num_joints_out = J
 
     def __init__(self, t):
         super().__init__()

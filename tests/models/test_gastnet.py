@@ -428,16 +428,19 @@ def test_contract_attributes():
     assert [b.channels for b in model.graph_blocks] == [8, 16, 32] and model.shrink.in_channels == 64
 
 
-def test_registry_metadata():
+def test_registry_metadata(published):
     entry = get_entry("gastnet")
     assert "Liu" in entry.citation and "GAST-Net" in entry.citation
-    t1 = [entry.reported[f"receptive_field={rf}"]["h36m.cpn_ft.gastnet_t1"] for rf in (9, 27, 81)]
+    # The published numbers live in results/reported/gastnet.yaml (the registry holds none).
+    cpn = {"model.name": "gastnet", "data.source": "cpn", "action": "Average"}
+    t1 = [published("gastnet", "table1", {**cpn, "model.options.receptive_field": rf}) for rf in (9, 27, 81)]
     assert t1 == [{"mpjpe": 49.0, "p_mpjpe": 37.4}, {"mpjpe": 46.2, "p_mpjpe": 36.0},
                   {"mpjpe": 45.7, "p_mpjpe": 35.9}]
-    assert entry.reported["receptive_field=81"]["h36m.gt.gastnet_t2"] == {"mpjpe": 32.5, "p_mpjpe": 24.5}
-    assert entry.reported["receptive_field=81"]["h36m.sh_ft.gastnet_t2"] == {"mpjpe": 51.9, "p_mpjpe": 40.3}
-    he = entry.reported["receptive_field=27, num_joints_in=15, num_joints_out=15"]
-    assert he["humaneva.maskrcnn.walk_jog_box.gastnet_t3"] == {"p_mpjpe": 21.2}
+    t2 = {"model.name": "gastnet", "model.options.receptive_field": 81}
+    assert published("gastnet", "table2", {**t2, "data.source": "gt"}) == \
+        {"mpjpe": 32.5, "p_mpjpe": 24.5, "params": 7_050_000}
+    assert published("gastnet", "table2", {**t2, "data.source": "sh"}) == {"mpjpe": 51.9, "p_mpjpe": 40.3}
+    assert published("gastnet", "table3", {"model.name": "gastnet", "action": "Average"}) == {"p_mpjpe": 21.2}
     assert entry.defaults["dropout"] == 0.05 and entry.defaults["heads"] == 4
     for name in ("local_connection", "local_symmetry", "global_bk", "global_ck", "variant", "channels"):
         assert name in entry.doc
