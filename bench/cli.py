@@ -84,23 +84,15 @@ def cmd_train(args) -> int:
 
 
 def _check_before_launch(cfg: dict) -> None:
-    """What a worker would reject, checked before torchrun starts (its failure report is long): the model
-    built on the meta device, the recipe, the data split and the model's joints against the dataset."""
-    import torch
-
-    from bench.engine.data import check_model_fits, get_dataset, split_sequences
-    from bench.engine.train import check_training
+    """What a worker would reject, checked before torchrun starts (its failure report is long): the
+    planner's preflight (model on the meta device, the recipe, the data split and the model's joints
+    against the dataset); profile runs time the model in one process."""
     from bench.errors import ConfigError
-    from bench.registry import create_model
+    from bench.planning import preflight
 
     if cfg["run"]["kind"] == "profile":
         raise ConfigError("run.kind=profile times the model in one process: drop --ddp")
-    with torch.device("meta"):
-        model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
-    check_training(model, cfg["train"], cfg["model"]["name"])
-    ds = get_dataset(cfg["data"])
-    split_sequences(ds, cfg["data"])
-    check_model_fits(model, ds)
+    preflight(cfg, data=True)
 
 
 def _train_ddp(args) -> int:
@@ -239,10 +231,11 @@ def _sweep_overrides(args) -> dict:
 
 
 def cmd_table(args) -> int:
+    from bench.planning import plan
     from bench.protocols import list_protocols, load_protocol
     from bench.records import load_records
-    from bench.report.tables import write_index
-    from bench.sweep import plan, write_outputs
+    from bench.report.render import write_index
+    from bench.sweep import write_protocol_outputs
 
     names = list_protocols() if args.protocol == "all" else [args.protocol]
     overrides = _sweep_overrides(args)
@@ -253,8 +246,8 @@ def cmd_table(args) -> int:
         if not records and args.protocol == "all":
             continue
         jobs = plan(protocol, args.scale, overrides=overrides, runs_dir=Path(args.runs_dir))
-        table, outs = write_outputs(protocol, records, args.scale, Path("results/tables"),
-                                    None if args.no_plots else Path("results/plots"), tuple(args.format), jobs)
+        table, outs = write_protocol_outputs(protocol, records, args.scale, jobs, Path("results/tables"),
+                                             None if args.no_plots else Path("results/plots"), tuple(args.format))
         entries.append((table, protocol))
         for p in outs:
             _print(f"wrote {p}")

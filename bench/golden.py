@@ -63,14 +63,32 @@ def model_flops(cfg: dict) -> float:
     window of its receptive field: the single-window cost, the same path ``bench profile`` counts."""
     import torch
 
+    from bench.contract import model_contract
     from bench.flops import flops_per_frame
     from bench.registry import create_model
 
     torch.manual_seed(cfg["seed"])
     model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
-    shape = (1, int(getattr(model, "receptive_field", 1)), int(model.num_joints_in),
-             int(getattr(model, "in_features", 2)))
+    c = model_contract(model, cfg["model"]["name"])
+    shape = (1, c.receptive_field, c.num_joints_in, c.in_features)
     return round(flops_per_frame(model, shape), 1)
+
+
+def plan_golden(models: list[str] | None = None, golden_dir: Path = GOLDEN_DIR) -> list[tuple[Path, dict, dict]]:
+    """(file, entry, resolved experiment) of each golden entry (of ``models``), every experiment checked
+    by the planner's preflight (model, recipe, data split and joints) before any of them trains, so a
+    broken entry fails in seconds rather than after the others' training."""
+    from bench.planning import preflight
+
+    planned = []
+    for path in sorted(Path(golden_dir).glob("*.yaml")):
+        g = load_golden(path)
+        if models and g["model"] not in models:
+            continue
+        cfg = resolve({"model.name": g["model"]}, g["experiment"], where=str(path))
+        preflight(cfg, where=str(path), data=True)
+        planned.append((path, g, cfg))
+    return planned
 
 
 def golden_checks(models: list[str] | None = None, update: bool = False, log=print,
@@ -78,11 +96,7 @@ def golden_checks(models: list[str] | None = None, update: bool = False, log=pri
     from bench.engine.experiment import run_experiment
 
     rows = []
-    for path in sorted(Path(golden_dir).glob("*.yaml")):
-        g = load_golden(path)
-        if models and g["model"] not in models:
-            continue
-        cfg = resolve({"model.name": g["model"]}, g["experiment"], where=str(path))
+    for path, g, cfg in plan_golden(models, golden_dir):
         log(f"check: training {path.stem} (smoke, seed {cfg['seed']})")
         with tempfile.TemporaryDirectory() as tmp:
             rec = run_experiment(cfg, runs_dir=tmp)

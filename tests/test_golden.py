@@ -1,8 +1,10 @@
 """bench check: parameter counts against the registry, golden MPJPE within tolerance."""
 import shutil
 
+import pytest
 import yaml
 
+from bench.errors import ConfigError
 from bench.golden import GOLDEN_DIR, golden_checks, param_checks
 
 
@@ -42,3 +44,16 @@ def test_every_registered_model_has_a_golden_entry_with_flops():
     for name in list_models():
         g = yaml.safe_load((GOLDEN_DIR / f"{name}.yaml").read_text())
         assert g["model"] == name and g["expected"]["flops_per_frame"] > 0
+
+
+def test_a_broken_entry_fails_before_any_entry_trains(tmp_path):
+    """Every entry is resolved and preflighted (model, recipe, data) first: a recipe the model cannot take
+    fails in seconds, naming its file, and no other entry has trained."""
+    shutil.copy(GOLDEN_DIR / "martinez.yaml", tmp_path / "martinez.yaml")
+    g = yaml.safe_load((GOLDEN_DIR / "videopose3d.yaml").read_text())
+    g["experiment"]["train.motion_loss.intervals"] = [8]  # one output frame per window: no interval fits
+    (tmp_path / "videopose3d.yaml").write_text(yaml.safe_dump(g))
+    logged = []
+    with pytest.raises(ConfigError, match=r"videopose3d\.yaml: train\.motion_loss\.intervals: interval 8"):
+        golden_checks(log=logged.append, golden_dir=tmp_path)
+    assert logged == []  # martinez (sorted first) did not train

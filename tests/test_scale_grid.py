@@ -6,7 +6,7 @@ import pytest
 
 from bench.errors import ConfigError
 from bench.protocols import load_protocol, parse_protocol
-from bench.report.tables import build_table
+from bench.report.builder import build_table
 from bench.sweep import plan
 
 BLOCKS = "model.options.blocks"
