@@ -26,7 +26,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.records import write_atomic
-from bench.report.tables import (METRIC_NAMES, Table, _norm_dataset, build_table, fmt_key_value)
+from bench.report.builder import build_table
+from bench.report.footnotes import norm_dataset
+from bench.report.tables import METRIC_NAMES, Table, fmt_key_value
 
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22"]
@@ -121,7 +123,7 @@ def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
         return ", ".join(p for p in parts if p) or "_nolegend_"
 
     other_data = bool(table.reported_dataset) and any(
-        _norm_dataset(d) != _norm_dataset(table.reported_dataset) for d in table.datasets)
+        norm_dataset(d) != norm_dataset(table.reported_dataset) for d in table.datasets)
     n = max(1, len(metrics))
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
@@ -296,7 +298,7 @@ def plot_cross_action(records: list[dict], path: str | os.PathLike, train_key: s
     seeds), shared colour scale. Returns the PNG path."""
     import numpy as np
 
-    from bench.report.tables import get_path
+    from bench.report.published import get_path
 
     panels: dict[str, dict[tuple, dict[str, list]]] = {}
     tests: set[str] = set()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from bench.protocols import Protocol
 from bench.records import write_text_atomic
-from bench.report.tables import Table, _md_escape
+from bench.report.render import md_escape
+from bench.report.tables import Table
 
 # Plot file suffix -> what the figure shows.
 PLOT_KINDS = {
@@ -70,8 +71,8 @@ def write_results_readme(results_dir: str | Path, entries: list[tuple[Table, Pro
             compared = (f" Compared with `{table.reported_ref}`: {table.tau_summary()}."
                         if table.has_reported else " No reported numbers to compare with.")
             differs = differences(protocol, scale)
-            lines.append(f"- [tables/{table.stem}.md](tables/{table.stem}.md): {_md_escape(table.title)}."
-                         f"{_md_escape(compared)} *Differs from the paper:* {_md_escape(differs)}")
+            lines.append(f"- [tables/{table.stem}.md](tables/{table.stem}.md): {md_escape(table.title)}."
+                         f"{md_escape(compared)} *Differs from the paper:* {md_escape(differs)}")
             for suffix in PLOT_KINDS:
                 png = results_dir / "plots" / f"{table.stem}{suffix}"
                 if png.exists():

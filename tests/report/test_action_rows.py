@@ -8,7 +8,9 @@ import pytest
 from bench.config import resolve
 from bench.protocols import parse_protocol
 from bench.report.published import parse_reported
-from bench.report.tables import ACTION_AVERAGE, ACTION_KEY, build_table, render_csv, render_markdown
+from bench.report.builder import build_table
+from bench.report.render import render_csv, render_markdown
+from bench.report.tables import ACTION_AVERAGE, ACTION_KEY
 
 NAME = "toy.actions"
 

@@ -5,7 +5,7 @@ from bench.config import variant_key
 from bench.protocols import Protocol
 from bench.report.plots import plot_curves, plot_protocol
 from bench.report.published import get_reported_table
-from bench.report.tables import build_table
+from bench.report.builder import build_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

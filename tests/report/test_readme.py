@@ -2,7 +2,7 @@
 from bench.protocols import Protocol
 from bench.report.readme import write_results_readme
 from bench.report.published import get_reported_table
-from bench.report.tables import build_table
+from bench.report.builder import build_table
 
 
 def test_readme_lists_each_table_and_existing_plot_once(tmp_path):

@@ -8,8 +8,9 @@ from bench.errors import ConfigError
 from bench.config import variant_key
 from bench.protocols import Protocol
 from bench.report.published import ReportedTable, get_reported_table
-from bench.report.tables import (Table, build_table, kendall_tau, render_csv, render_latex,
-                                 render_markdown, write_index, write_table)
+from bench.report.builder import build_table, kendall_tau
+from bench.report.render import render_csv, render_latex, render_markdown, write_index, write_table_files
+from bench.report.tables import Table
 
 RF = "model.options.receptive_field"
 
@@ -230,8 +231,8 @@ def test_no_records_at_all():
 
 def test_write_table_and_index(tmp_path):
     proto = rf_protocol()
-    paths = write_table(proto, rf_records([60.0, 55.0, 50.0]), rf_reported(), "quick", tmp_path,
-                        formats=("md", "latex", "csv"))
+    paths = write_table_files(build_table(proto, rf_records([60.0, 55.0, 50.0]), rf_reported(), "quick"), tmp_path,
+                              formats=("md", "latex", "csv"))
     assert [p.name for p in paths] == ["toy.rf.quick.md", "toy.rf.quick.tex", "toy.rf.quick.csv"]
     assert "60.0 ± 1.0" in paths[0].read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
@@ -243,7 +244,7 @@ def test_write_table_and_index(tmp_path):
     assert "[toy.rf](toy.rf.quick.md)" in text and "Toy: MPJPE against receptive field" in text
     assert "| quick | 9 |" in text and "τ = +1.00 (n = 3)" in text and "[x.y](x.y.md)" in text
     with pytest.raises(ConfigError, match="unknown table format"):
-        write_table(proto, [], None, "quick", tmp_path, formats=("html",))
+        write_table_files(build_table(proto, [], None, "quick"), tmp_path, formats=("html",))
 
 
 def test_unknown_layout_metric():

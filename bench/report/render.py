@@ -1,0 +1,212 @@
+"""Markdown, LaTeX and CSV files of a :class:`~bench.report.tables.Table`, and the index of tables.
+
+All three print the table's DataFrame (:meth:`Table.to_frame`, one row per row x column group x metric):
+CSV is the frame itself (``DataFrame.to_csv``: raw numbers, lists joined by ";"); Markdown and LaTeX
+format each entry (reproduced mean ± std, reported, Δ) and lay the entries of a table row side by side.
+Their lines are joined here rather than by tabulate or ``DataFrame.to_latex``, which pad cells to
+column width and add their own rules: the committed files keep one cell per ``|`` (or ``&``) unpadded.
+Files are written atomically and carry the table's stem (scale, and the --data / --set of a sweep), so
+no sweep overwrites another's table.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import ConfigError
+from bench.records import write_text_atomic
+from bench.report.tables import Table, fmt_key_value, fmt_metric, fmt_reproduced, is_missing
+
+FORMATS = {"md": "md", "markdown": "md", "tex": "tex", "latex": "tex", "csv": "csv"}
+#: The CSV's columns after the layout keys (the frame's, without record_ids).
+CSV_COLUMNS = ["metric", "n", "mean", "std", "values", "seeds", "reported", "delta", "reported_label",
+               "reported_missing"]
+
+
+def _entry_texts(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """Each frame row as printed: reproduced, reported ("n.r." where the paper has no number) and Δ."""
+    def reported(e: dict) -> str:
+        if e["reported"] is not None:
+            return fmt_metric(e["metric"], e["reported"])
+        return "n.r." if e["reported_missing"] else ""
+
+    entries = frame.to_dict("records")
+    return pd.DataFrame({
+        "reproduced": [fmt_reproduced(e["metric"], e["mean"], e["std"], e["n"], table.expected_seeds)
+                       for e in entries],
+        "reported": [reported(e) for e in entries],
+        "delta": ["" if is_missing(e["delta"]) else fmt_metric(e["metric"], e["delta"], signed=True)
+                  for e in entries],
+    }, dtype=object)
+
+
+def _body(table: Table) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the printed table: the row keys' values, the paper's row label (where each row
+    matches one reported cell), then per column group and metric reproduced (, reported, Δ)."""
+    paper_labels = table.paper_row_labels()
+    header = [table.label(k) for k in table.row_keys]
+    if paper_labels:
+        header.append("Paper row")
+    for cols, m in table.groups():
+        gh = table.group_header(cols, m)
+        header += [f"{gh}: reproduced", "reported", "Δ"] if table.has_reported else [f"{gh}: reproduced"]
+    texts = _entry_texts(table, table.to_frame())
+    shown = ["reproduced", "reported", "delta"] if table.has_reported else ["reproduced"]
+    # the frame is in table order: each table row is len(groups) consecutive frame rows
+    entries = np.asarray(texts[shown].to_numpy(), dtype=object).reshape(len(table.rows), -1)
+    body = []
+    for row, line in zip(table.rows, entries):
+        lead = [fmt_key_value(v) for v in row] + ([paper_labels.get(row, "")] if paper_labels else [])
+        body.append(lead + list(line))
+    return header, body
+
+
+def md_escape(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def render_markdown(table: Table) -> str:
+    header, body = _body(table)
+    out = [f"## {table.title}", ""]
+    meta = f"Protocol `{table.name}` · scale `{table.scale}` · {table.n_records} run records"
+    if table.has_reported:
+        meta += f" · reported: `{table.reported_ref}` ({table.reported_title})"
+    out += [meta, ""]
+    if not header:
+        header = [""]
+    out.append("| " + " | ".join(md_escape(h) for h in header) + " |")
+    aligns = ["---" for _ in table.row_keys] + (["---"] if table.paper_row_labels() else [])
+    aligns += ["---:"] * (len(header) - len(aligns))
+    out.append("|" + "|".join(aligns) + "|")
+    for line in body:
+        out.append("| " + " | ".join(md_escape(x) for x in line) + " |")
+    out.append("")
+    if table.has_reported:
+        out.append(f"Kendall τ-b, reproduced means vs reported values over matched cells: {table.tau_summary()}.")
+        out.append("")
+    if table.footnotes:
+        out.append("Notes:")
+        out.append("")
+        out += [f"{i}. {md_escape(n)}" for i, n in enumerate(table.footnotes, 1)]
+        out.append("")
+    return "\n".join(out)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_UNICODE = {"±": r"$\pm$", "Δ": r"$\Delta$", "τ": r"$\tau$", "σ": r"$\sigma$", "×": r"$\times$",
+                  "—": "---", "−": "--", "→": r"$\rightarrow$", "≥": r"$\geq$", "≤": r"$\leq$",
+                  "·": r"$\cdot$", "²": r"$^2$"}
+
+
+def latex_escape(s: str) -> str:
+    s = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(s))
+    for k, v in _LATEX_UNICODE.items():
+        s = s.replace(k, v)
+    return s.replace("->", r"$\rightarrow$")
+
+
+def render_latex(table: Table) -> str:
+    paper_labels = table.paper_row_labels()
+    n_lead = len(table.row_keys) + (1 if paper_labels else 0)
+    per = 3 if table.has_reported else 1
+    groups = table.groups()
+    spec = "l" * max(n_lead, 1) + "".join("r" * per for _ in groups)
+    lines = [f"% generated by bench: protocol {table.name}, scale {table.scale}",
+             r"\begin{table}[t]", r"\centering", r"\small",
+             rf"\caption{{{latex_escape(table.title)} (scale: {latex_escape(table.scale)})}}",
+             rf"\label{{tab:{re.sub(r'[^A-Za-z0-9]+', '-', table.name)}}}",
+             rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    lead = [latex_escape(table.label(k)) for k in table.row_keys] + (["Paper row"] if paper_labels else [])
+    lead = lead or [""]
+    if table.has_reported:
+        top = [""] * len(lead)
+        rules = []
+        for i, (cols, m) in enumerate(groups):
+            top.append(rf"\multicolumn{{3}}{{c}}{{{latex_escape(table.group_header(cols, m))}}}")
+            start = len(lead) + 1 + 3 * i
+            rules.append(rf"\cmidrule(lr){{{start}-{start + 2}}}")
+        lines.append(" & ".join(top) + r" \\")
+        lines.append(" ".join(rules))
+        sub = lead + ["Repr.", "Paper", r"$\Delta$"] * len(groups)
+        lines.append(" & ".join(sub) + r" \\")
+    else:
+        lines.append(" & ".join(lead + [latex_escape(table.group_header(c, m)) for c, m in groups]) + r" \\")
+    lines.append(r"\midrule")
+    _, body = _body(table)
+    for line in body:
+        lines.append(" & ".join(latex_escape(x) for x in line) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\linewidth}\footnotesize"]
+    if table.has_reported:
+        lines.append(latex_escape(f"Kendall τ-b (reproduced vs reported, matched cells): {table.tau_summary()}.")
+                     + r"\par")
+    for i, n in enumerate(table.footnotes, 1):
+        lines.append(f"{i}. {latex_escape(n)}" + r"\par")
+    lines += [r"\end{minipage}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def _raw(v: Any) -> str:
+    """A number or key as the CSV writes it: repr of floats, "" for None."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def render_csv(table: Table) -> str:
+    """The table's frame with raw numbers (one line per row x column group x metric), led by the
+    protocol and scale; values and seeds over runs joined by ";"."""
+    frame = table.to_frame()
+    out = frame[[*table.row_keys, *table.column_keys, *CSV_COLUMNS]].copy()
+    out["values"] = [";".join(repr(v) for v in vs) for vs in frame["values"]]
+    out["seeds"] = [";".join(_raw(s) for s in ss) for ss in frame["seeds"]]
+    out.insert(0, "scale", table.scale)
+    out.insert(0, "protocol", table.name)
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+_RENDER = {"md": render_markdown, "tex": render_latex, "csv": render_csv}
+
+
+def write_table_files(table: Table, out_dir: str | Path, formats: Sequence[str] = ("md",)) -> list[Path]:
+    """Write ``<out_dir>/<stem>.<ext>`` for each format (md, tex/latex, csv), atomically; the stem carries
+    the scale (and the data or --set of a sweep that had them), so no sweep overwrites another's table."""
+    paths = []
+    for f in formats:
+        ext = FORMATS.get(str(f).lower())
+        if ext is None:
+            raise ConfigError(f"unknown table format {f!r}; use md, latex or csv")
+        path = Path(out_dir) / f"{table.stem}.{ext}"
+        write_text_atomic(path, _RENDER[ext](table))
+        paths.append(path)
+    return paths
+
+
+def write_index(out_dir: str | Path, entries: Iterable[Table | dict]) -> Path:
+    """``<out_dir>/index.md``: one line per table with its title, scale, record count and τ summary.
+    An entry is a :class:`Table` or a mapping with name, title, scale, n_records and tau_summary
+    (optionally ``file``, the table's file name)."""
+    lines = ["# Reproduced tables", "",
+             "Generated from run records and results/reported/. Kendall τ-b compares the ordering of "
+             "reproduced means with the paper's numbers over matched cells.", "",
+             "| Table | Title | Scale | Records | Kendall τ (reproduced vs reported) |",
+             "|---|---|---|---:|---|"]
+    for e in entries:
+        if isinstance(e, Table):
+            name, title, scale, n, tau = e.name, e.title, e.scale, e.n_records, e.tau_summary()
+            file = f"{e.stem}.md"
+        else:
+            name, title, scale = e["name"], e.get("title", ""), e.get("scale", "")
+            n, tau = e.get("n_records", ""), e.get("tau_summary", "")
+            file = e.get("file", f"{name}.md")
+        lines.append(f"| [{name}]({file}) | {md_escape(str(title))} | {scale} | {n} | {md_escape(str(tau))} |")
+    lines.append("")
+    path = Path(out_dir) / "index.md"
+    write_text_atomic(path, "\n".join(lines))
+    return path
