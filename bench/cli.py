@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.protocols import SCALES
 
 RESULTS = Path("results")
 
@@ -388,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "(h36m:DIR) replaces the bundled stand-in, e.g. --data h36m:/data/h36m")
     s = sub.add_parser("ablate", help="run a protocol sweep (resumable)")
     s.add_argument("protocol")
-    s.add_argument("--scale", default="quick", choices=["smoke", "quick", "paper"])
+    s.add_argument("--scale", default="quick", choices=list(SCALES))
     s.add_argument("--data", help=data_help)
     s.add_argument("--seeds", type=int)
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -406,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("table", help="(re)write tables from run records")
     s.add_argument("protocol", help="protocol name or 'all'")
-    s.add_argument("--scale", default="quick", choices=["smoke", "quick", "paper"])
+    s.add_argument("--scale", default="quick", choices=list(SCALES))
     s.add_argument("--data", help="the --data the sweep was given (the table takes that sweep's records)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="the --set the sweep was given (the table takes that sweep's records)")

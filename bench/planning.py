@@ -169,7 +169,7 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
     """Resolve every cell x seed of ``protocol`` at ``scale`` (validates everything up front: options,
     recipe (:func:`preflight`), and that every cell's data files exist)."""
     if scale not in SCALES:
-        raise ConfigError(f"unknown scale {scale!r}; use smoke, quick or paper")
+        raise ConfigError(f"unknown scale {scale!r}; use {', '.join(SCALES)}")
     overrides = overrides or {}
     validate_partial(overrides, "--set")  # a bad --set value is the command line's, not the protocol's
     _check_overrides(protocol, overrides)

@@ -21,8 +21,12 @@ Fields (every key is checked; a typo is an error naming the file and the key):
 ``layout``              rows / columns (dotted keys, or ``action``: one row per test action group plus
                         ``Average``; ``actions: [Average]`` keeps only the listed groups) and metrics of
                         the generated table
-``scales``              smoke / quick / paper: overrides applied before the grid (budgets only); a
-                        scale's ``grid`` keeps a subset of a grid key's values at that scale
+``scales``              smoke / quick / full / paper: overrides applied before the grid (budgets only); a
+                        scale's ``grid`` keeps a subset of a grid key's values at that scale, its
+                        ``only`` (a list of selectors: mappings of dotted key -> value) keeps the cells
+                        that match one selector (the others show "full scale only" in its table).
+                        ``full`` = every cell at quick's recipe (``scales.full`` overrides it), 3 seeds
+                        unless it says otherwise; ``paper`` = the paper's own recipe
 ``footnotes``           ways this protocol always differs from the paper
 """
 from __future__ import annotations
@@ -39,11 +43,13 @@ from bench.errors import ConfigError
 from bench.yamlio import load as load_yaml
 
 PROTOCOLS_DIR = Path(__file__).resolve().parent.parent / "protocols"
-SCALES = ("smoke", "quick", "paper")
+SCALES = ("smoke", "quick", "full", "paper")
 _TOP_KEYS = {"title", "description", "paper", "table", "also_reported", "base", "grid", "cells", "extra_cells",
              "eval_variants", "seeds", "layout", "scales", "footnotes"}
 _LAYOUT_KEYS = {"rows", "columns", "metrics", "labels", "plot", "actions"}
-_SCALE_META_KEYS = ("seeds", "grid")  # scale keys that are not config overrides
+_SCALE_META_KEYS = ("seeds", "grid", "only")  # scale keys that are not config overrides
+#: Seeds of the full scale when neither scales.full nor scales.quick names them (issue 19: >= 3 per cell).
+FULL_SEEDS = 3
 
 
 @dataclass
@@ -74,8 +80,9 @@ class Protocol:
         ``expanded``: the values of grid keys that come from the data (``each_action_group``, filled in
         by the planner from the dataset); a scale's grid entry for such a key is the list it keeps."""
         grid = dict(self.grid)
+        settings = self.scale_settings(scale) if scale else {}
         if scale:
-            grid.update((self.scales.get(scale) or {}).get("grid") or {})
+            grid.update(settings.get("grid") or {})
         grid.update(expanded or {})  # the planner already applied the scale's choice to these
         for k, v in grid.items():
             if not isinstance(v, list):
@@ -84,15 +91,30 @@ class Protocol:
         keys = list(grid)
         product = [dict(zip(keys, values)) for values in itertools.product(*grid.values())]
         explicit = self.cells or [{}]
-        return [{**c, **g} for c in explicit for g in product] + [dict(c) for c in self.extra_cells]
+        cells = [{**c, **g} for c in explicit for g in product] + [dict(c) for c in self.extra_cells]
+        only = settings.get("only")
+        if only:
+            cells = [c for c in cells if any(cell_matches(c, sel) for sel in only)]
+        return cells
+
+    def scale_settings(self, scale: str) -> dict[str, Any]:
+        """The raw ``scales.<scale>`` mapping. ``full`` without its own entry inherits quick's budgets
+        (not its ``grid`` or ``only``: full runs every cell) and runs FULL_SEEDS seeds; a ``scales.full``
+        entry is applied over that."""
+        if scale != "full":
+            return self.scales.get(scale) or {}
+        quick = {k: v for k, v in (self.scales.get("quick") or {}).items() if k not in ("grid", "only")}
+        quick.setdefault("seeds", FULL_SEEDS)
+        quick["seeds"] = max(quick["seeds"], FULL_SEEDS)
+        return {**quick, **(self.scales.get("full") or {})}
 
     def scale_config(self, scale: str) -> dict[str, Any]:
         """The config overrides of ``scale`` (its dotted keys, without ``seeds`` and ``grid``)."""
-        return {k: v for k, v in (self.scales.get(scale) or {}).items() if k not in _SCALE_META_KEYS}
+        return {k: v for k, v in self.scale_settings(scale).items() if k not in _SCALE_META_KEYS}
 
     def scale_seeds(self, scale: str) -> int:
         """Seeds at ``scale``: the scale's ``seeds``, else the protocol's."""
-        n = (self.scales.get(scale) or {}).get("seeds", self.seeds)
+        n = self.scale_settings(scale).get("seeds", self.seeds)
         return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 1
 
     def variant_overrides(self) -> list[dict[str, Any]]:
@@ -108,6 +130,12 @@ class Protocol:
 #: experiment: cells that differ in ways no single config key shows (quick and paper width of models whose
 #: width options have different names) get a row each.
 CELL_LABEL = "label"
+
+
+def cell_matches(cell: dict[str, Any], selector: dict[str, Any]) -> bool:
+    """A cell matches a scale's ``only`` selector when every key of the selector has that value in the cell
+    (a key the cell does not set never matches)."""
+    return all(k in cell and cell[k] == v for k, v in selector.items())
 
 
 def config_part(cell: dict[str, Any]) -> dict[str, Any]:
@@ -220,6 +248,16 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
                 continue  # a list of action groups, or N: the dataset's N groups with the most training frames
             if k not in grid or not isinstance(vals, list) or not vals or any(v not in grid[k] for v in vals):
                 raise ConfigError(f"{where}: scales.{s}.grid.{k} must be a non-empty subset of grid.{k}")
+        only = ov.get("only")
+        if only is not None:
+            if not (isinstance(only, list) and only and all(isinstance(x, dict) and x for x in only)):
+                raise ConfigError(f"{where}: scales.{s}.only must be a non-empty list of cell selectors "
+                                  f"(mappings of dotted key -> value)")
+            every = Protocol(name=name, title="", grid={k: v for k, v in grid.items() if isinstance(v, list)},
+                             cells=cells, extra_cells=extra).cell_overrides()
+            for i, sel in enumerate(only):
+                if not any(cell_matches(c, sel) for c in every):
+                    raise ConfigError(f"{where}: scales.{s}.only[{i}] = {sel} matches no cell of the protocol")
         scales[s] = ov
     footnotes = raw.get("footnotes") or []
     also = raw.get("also_reported") or []
