@@ -96,6 +96,11 @@ def _fraction(v):
     return None if ok else "a number in (0, 1]"
 
 
+def _holdout_fraction(v):
+    ok = _finite(v) and 0 <= v < 0.5
+    return None if ok else "a number in [0, 0.5)"
+
+
 METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc")
 
 SCHEMA: dict[str, tuple[Any, Callable, str]] = {
@@ -106,18 +111,41 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
     "data.test_subjects": (None, _opt_str_list, "null = the dataset's standard test subjects"),
     "data.validation_subjects": ([], _str_list,
                                  "training subjects held out for best-epoch selection (never test ones)"),
+    "data.validation_fraction": (0.0, _holdout_fraction,
+                                 "the last fraction f (0 <= f < 0.5) of the frames of every training take "
+                                 "(every camera's sequence, after data.downsample) is cut off the training "
+                                 "data and used as validation data, never trained on; 0 = none. Combines "
+                                 "with data.validation_subjects (the validation set is both)"),
     "data.actions": (None, _opt_str_list, "null = all; names or group prefixes ('Walk')"),
     "data.train_actions": (None, _opt_str_list, "training actions when they differ from the test ones "
                                                  "(cross-action protocols); null = data.actions"),
     "data.downsample": (1, _int_min(1), "keep every k-th frame, train and test (GAST-Net uses 5)"),
     "data.exclude_s11_directions": (True, _bool, "h36m only: drop the corrupted S11 Directions video"),
     "train.epochs": (60, _int_min(1), "training epochs (budgets are epochs, never wall-clock)"),
+    "train.steps": (None, _opt_int_min(1),
+                    "null = train.epochs passes over the training windows; an integer = exactly that many "
+                    "optimizer steps (batches drawn pass after pass, reshuffled each pass), the schedule of "
+                    "train.epochs epochs compressed onto them (lr and BatchNorm momentum set every step at "
+                    "progress step/steps), so cells that differ only in train.flip take the same steps"),
+    "train.warmup_steps": (0, _int_min(0),
+                           "linear learning-rate warm-up: step s (0-based) multiplies the schedule's lr by "
+                           "min(1, (s + 1) / warmup_steps); 0 = none"),
+    "train.val_every": (None, _opt_int_min(1),
+                        "optimizer steps between validations (curve rows); null = once per pass under an "
+                        "epoch budget, at 20 evenly spaced steps under train.steps. The last step always "
+                        "ends a row"),
+    "train.convergence_tolerance": (0.02, _num_min(0),
+                                    "a run is recorded as converged when the best validation MPJPE (training "
+                                    "MPJPE without a validation set) in the last quarter of the budget is at "
+                                    "most max(tolerance x the best before it, 0.5 mm) lower than the best "
+                                    "before it; recording only, training is unchanged"),
     "train.batch_size": (1024, _int_min(1), "training windows per batch"),
     "train.optimizer": ("adam", _choice("adam", "adamw", "sgd", "ranger"),
                         "optimiser (ranger = RAdam + Lookahead, the attention TCN's; bench/engine/optim.py)"),
     "train.amsgrad": (True, _bool, "AMSGrad variant of Adam (VideoPose3D)"),
     "train.lr": (1e-3, _num_min(0, strict=True), "initial learning rate"),
-    "train.lr_decay": (0.95, _fraction, "learning rate multiplied by this after every epoch"),
+    "train.lr_decay": (0.95, _fraction, "learning rate multiplied by this after every epoch (under "
+                                        "train.steps: lr x lr_decay^(epochs x step/steps))"),
     "train.weight_decay": (0.0, _num_min(0), "weight decay"),
     "train.bn_momentum_start": (0.1, _fraction, "BatchNorm momentum at epoch 0"),
     "train.bn_momentum_end": (0.001, _fraction, "BatchNorm momentum reached at the last epoch "
@@ -147,11 +175,16 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
                                    "pairwise motion encoding: subtraction, inner, cross, or several joined by "
                                    "'+' (their encodings concatenated)"),
     "train.motion_loss.weight": (1.0, _num_min(0), "lambda of L = L_p + lambda L_m (UGCN Eq. 6)"),
-    "train.motion_loss.normalize": ("temporal_mean", _choice("temporal_mean", "temporal_mean_joint", "none"),
+    "train.motion_loss.normalize": ("temporal_mean", _choice("temporal_mean", "temporal_mean_joint", "none",
+                                                             "temporal_mean_length"),
                                     "inner/cross encodings divided by the mean norm of the ground-truth "
                                     "encoding over frames and joints (per sample and interval; "
-                                    "temporal_mean_joint: over frames, per joint); subtraction is never "
-                                    "normalised"),
+                                    "temporal_mean_joint: over frames, per joint; none: raw); subtraction is "
+                                    "never normalised. temporal_mean_length: temporal_mean times the sample's "
+                                    "mean ground-truth joint distance from the root, so L_m is a length: with "
+                                    "train.loss=mpjpe both terms of UGCN Eq. 6 are in the same unit and "
+                                    "lambda = 1 balances them (ratio ~1.4 at init, ~2 trained, the same in m "
+                                    "or mm; Eq. 4-6 and section 3.3, bench/losses.py)"),
     "train.motion_loss.distance": ("l1", _choice("l1", "l2"),
                                    "distance between encodings: l1 (sum of absolute components, the paper) "
                                    "or l2 (Euclidean norm)"),
@@ -160,7 +193,8 @@ SCHEMA: dict[str, tuple[Any, Callable, str]] = {
                        "action: frame-weighted per action group, unweighted across groups; "
                        "frame: every test frame weighted equally"),
     "eval.epoch": ("last", _choice("last", "best"),
-                   "which epoch is evaluated; best = lowest MPJPE on data.validation_subjects"),
+                   "which state is evaluated: the last, or best = the one of the curve row with the lowest "
+                   "validation MPJPE (data.validation_subjects and/or data.validation_fraction)"),
     "eval.noise_sigma": (0.0, _num_min(0), "Gaussian noise (pixels) added to the test 2D input"),
     "eval.noise_seed": (0, _int_min(0), "seed of the test noise (combined with sigma)"),
     "eval.metrics": (["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"], _str_list, f"subset of {', '.join(METRICS)}"),
@@ -207,7 +241,8 @@ ADDED_LATER = ("train.lr_schedule", "train.lr_milestones", "train.lr_gamma", "tr
                "train.motion_loss.normalize", "train.motion_loss.distance", "eval.window_merge", "train.lr_min",
                "run.kind", "profile.device", "profile.batch_size", "profile.warmup", "profile.repeats",
                "train.processes", "profile.deterministic", "train.device", "profile.optimize", "profile.mode",
-               "profile.steps")
+               "profile.steps", "train.steps", "train.warmup_steps", "train.val_every",
+               "train.convergence_tolerance", "data.validation_fraction")
 
 
 def defaults() -> dict:
@@ -310,17 +345,20 @@ def resolve(*partials: dict, where: str = "config") -> dict:
     if set(val) & set(test):
         raise ConfigError(f"{where}: data.validation_subjects overlaps the test subjects "
                           f"({', '.join(sorted(set(val) & set(test)))})")
-    if cfg["eval"]["epoch"] == "best" and not val:
-        raise ConfigError(f"{where}: eval.epoch=best needs data.validation_subjects "
-                          f"(training subjects held out; never the test split)")
+    if cfg["eval"]["epoch"] == "best" and not val and not cfg["data"]["validation_fraction"]:
+        raise ConfigError(f"{where}: eval.epoch=best needs data.validation_subjects (training subjects held "
+                          f"out; never the test split) or data.validation_fraction > 0 (the end of every "
+                          f"training take held out)")
     return cfg
 
 
 def hash_view(cfg: dict) -> dict:
     """A resolved config without the ADDED_LATER keys that are at their default (see ADDED_LATER)."""
     out = copy.deepcopy(cfg)
+    absent = object()
     for key in ADDED_LATER:
-        if get_dotted(out, key, missing=None) == SCHEMA[key][0]:
+        value = get_dotted(out, key, missing=absent)
+        if value is not absent and value == SCHEMA[key][0]:
             parts = key.split(".")
             node = out
             for part in parts[:-1]:

@@ -2,6 +2,7 @@
 model's fit to its joints, and what a run record says about it."""
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from bench.contract import model_contract
@@ -23,8 +24,37 @@ def get_dataset(data_cfg: dict) -> PoseDataset:
     return _DATASETS[key]
 
 
+def holdout_tail(seqs: list, fraction: float) -> tuple[list, list]:
+    """(training part, validation part) of every sequence (data.validation_fraction).
+
+    The last ``round(fraction * frames)`` frames of every take go to validation and the frames before
+    them stay for training: the two parts of a sequence are disjoint and add up to it. Every camera's
+    sequence of a take (same subject and action) is cut at the same frame, counted on the shortest of
+    them, so no instant is trained on from one view and validated on from another. A take too short to
+    give a validation frame stays whole in training. ``fraction`` < 0.5: training keeps the larger part.
+    """
+    if not fraction:
+        return list(seqs), []
+    shortest: dict[tuple[str, str], int] = {}
+    for seq in seqs:
+        key = (seq.subject, seq.action)
+        shortest[key] = min(shortest.get(key, len(seq)), len(seq))
+    train, val = [], []
+    for seq in seqs:
+        n = shortest[(seq.subject, seq.action)]
+        cut = n - int(round(fraction * n))
+        if cut == n:  # too short for one validation frame
+            train.append(seq)
+            continue
+        train.append(dataclasses.replace(seq, keypoints=seq.keypoints[:cut], positions=seq.positions[:cut]))
+        val.append(dataclasses.replace(seq, keypoints=seq.keypoints[cut:], positions=seq.positions[cut:]))
+    return train, val
+
+
 def split_sequences(ds: PoseDataset, data_cfg: dict):
-    """(train, validation, test) sequences; validation subjects are removed from training."""
+    """(train, validation, test) sequences. Validation subjects are removed from training; with
+    ``data.validation_fraction`` f > 0 the last fraction f of every training sequence is cut off and
+    added to the validation sequences (:func:`holdout_tail`). The test sequences are never touched."""
     train = data_cfg["train_subjects"] or ds.train_subjects
     test = data_cfg["test_subjects"] or ds.test_subjects
     val = data_cfg["validation_subjects"]
@@ -38,8 +68,14 @@ def split_sequences(ds: PoseDataset, data_cfg: dict):
     kw = dict(actions=data_cfg["actions"], downsample=data_cfg["downsample"])
     train_actions = data_cfg.get("train_actions") or data_cfg["actions"]
     train_kw = dict(kw, actions=train_actions)
-    return (ds.sequences(train, **train_kw), ds.sequences(val, **train_kw) if val else [],
-            ds.sequences(test, **kw))
+    fraction = data_cfg.get("validation_fraction", 0.0)
+    train_seqs, tail = holdout_tail(ds.sequences(train, **train_kw), fraction)
+    if fraction and not tail:
+        raise ConfigError(f"data.validation_fraction={fraction:g} holds out no frame: every training take is "
+                          f"too short (about {0.5 / fraction:g} frames or fewer); use a larger fraction or "
+                          f"data.validation_subjects")
+    val_seqs = (ds.sequences(val, **train_kw) if val else []) + tail
+    return train_seqs, val_seqs, ds.sequences(test, **kw)
 
 
 def check_model_fits(model, ds: PoseDataset) -> None:
@@ -52,7 +88,7 @@ def check_model_fits(model, ds: PoseDataset) -> None:
                           f"(set model.options.num_joints_in / num_joints_out)")
 
 
-def dataset_record(ds: PoseDataset, data_cfg: dict, train_seqs=None, test_seqs=None) -> dict:
+def dataset_record(ds: PoseDataset, data_cfg: dict, train_seqs=None, test_seqs=None, val_seqs=None) -> dict:
     """What a run record says about its data: the dataset asked for and the files actually read, with
     their content hash (a record whose files changed since is not reused; tables name the data)."""
     rec = {"name": ds.name, "spec": data_cfg["dataset"], "source": data_cfg["source"],
@@ -60,4 +96,7 @@ def dataset_record(ds: PoseDataset, data_cfg: dict, train_seqs=None, test_seqs=N
            "notes": ds.notes, "fingerprint": ds.fingerprint()}
     if train_seqs is not None:
         rec.update(train_sequences=len(train_seqs), test_sequences=len(test_seqs))
+    if val_seqs:  # only runs with a validation set say so (older records keep their shape)
+        rec.update(validation_sequences=len(val_seqs), validation_frames=int(sum(len(s) for s in val_seqs)),
+                   train_frames=int(sum(len(s) for s in train_seqs or [])))
     return rec

@@ -240,17 +240,83 @@ def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg: dict,
         # Wall time of the forward passes only (flip copy and window overlap included, as evaluated).
         out["ms_per_frame"] = 1000 * forward_s / max(out["frames"], 1)
 
-    all_groups = np.concatenate(groups)
     values = {m: np.concatenate(v) for m, v in per_frame.items()}
     if vel:
         values["mpjve"] = np.concatenate(vel)
+    out.update(aggregate(values, np.concatenate(groups), np.concatenate(vel_groups) if vel else None,
+                         ec["averaging"], out["per_action"]))
+    return out
+
+
+def aggregate(values: dict[str, np.ndarray], groups: np.ndarray, vel_groups: np.ndarray | None,
+              averaging: str, per_action: dict | None = None) -> dict[str, float]:
+    """Per-frame values (``values[m]``: one per test frame, MPJVE one per frame step) -> one number per
+    metric: the mean per group (``groups``, ``vel_groups`` for MPJVE), then unweighted over groups
+    (``averaging == 'action'``) or the mean over every frame (``'frame'``). The per-group means are
+    written into ``per_action`` ({group: {metric: value}}) when given."""
+    out = {}
     for m, v in values.items():
-        g = np.concatenate(vel_groups) if m == "mpjve" else all_groups
+        g = vel_groups if m == "mpjve" else groups
         per_group = {k: float(v[g == k].mean()) for k in sorted(set(g))}
-        for k, val in per_group.items():
-            out["per_action"].setdefault(k, {})[m] = val
-        if ec["averaging"] == "action":
+        if per_action is not None:
+            for k, val in per_group.items():
+                per_action.setdefault(k, {})[m] = val
+        if averaging == "action":
             out[m] = float(np.mean(list(per_group.values())))
         else:
             out[m] = float(v.mean())
+    return out
+
+
+def mean_training_pose(train_seqs: list[Sequence]) -> np.ndarray:
+    """(J, 3) mean of the training sequences' root-relative 3D poses (metres) over every training frame,
+    as the model sees them as targets (root-relative, camera frame; the mirrored copies of flip
+    augmentation and train.window_stride are not applied: every frame once)."""
+    total, n = None, 0
+    for seq in train_seqs:
+        rel = root_relative(seq.positions).astype(np.float64)
+        total = rel.sum(0) if total is None else total + rel.sum(0)
+        n += len(rel)
+    return total / n
+
+
+def reference_levels(train_seqs: list[Sequence], test_seqs: list[Sequence], cfg: dict,
+                     metrics=None) -> dict[str, dict[str, float]]:
+    """The error of two constant predictions on the test frames, with the same per-frame metrics, action
+    groups and averaging as :func:`evaluate_sequences` (so they compare with a cell's numbers):
+
+    * ``mean_pose``: the training mean pose (:func:`mean_training_pose`) for every test frame;
+    * ``zero_pose``: every joint at the root (all zeros, root-relative).
+
+    Returns {"mean_pose": {metric: value}, "zero_pose": {metric: value}} for the metrics of ``metrics``
+    (default ``eval.metrics``). Every metric is defined for a constant prediction: MPJVE is then the
+    mean joint speed of the test targets (the prediction does not move); for the zero pose P-MPJPE is the
+    spread of each target about its centroid (bench.metrics aligns a pose collapsed to one point to the
+    target's centroid) and N-MPJPE equals MPJPE (the least-squares scale of a zero pose is 0). Test-time
+    flip and input noise do not apply (the prediction ignores the input). Nothing is skipped today; a
+    metric without a per-frame function would be left out.
+    """
+    ec = cfg["eval"]
+    metrics = [m for m in (metrics or ec["metrics"]) if m in PER_FRAME or m == "mpjve"]
+    constants = {"mean_pose": mean_training_pose(train_seqs) * 1000,
+                 "zero_pose": np.zeros((test_seqs[0].positions.shape[1], 3))}
+    out = {}
+    for name, pose in constants.items():
+        per_frame: dict[str, list[np.ndarray]] = {m: [] for m in metrics if m != "mpjve"}
+        vel, groups, vel_groups = [], [], []
+        for seq in test_seqs:
+            target = root_relative(seq.positions) * 1000
+            pred = np.broadcast_to(pose, target.shape)
+            for m in per_frame:
+                per_frame[m].append(PER_FRAME[m](pred, target))
+            group = group_name(seq, ec.get("group_by", "action"))
+            groups.append(np.full(len(seq), group, dtype=object))
+            if "mpjve" in metrics and len(seq) > 1:
+                vel.append(M.mpjve_per_frame(pred, target))
+                vel_groups.append(np.full(len(seq) - 1, group, dtype=object))
+        values = {m: np.concatenate(v) for m, v in per_frame.items()}
+        if vel:
+            values["mpjve"] = np.concatenate(vel)
+        out[name] = aggregate(values, np.concatenate(groups), np.concatenate(vel_groups) if vel else None,
+                              ec["averaging"])
     return out

@@ -12,7 +12,8 @@ from bench.config import experiment_id, set_dotted, variant_key
 from bench.engine import distributed
 from bench.engine.data import check_model_fits, dataset_record, get_dataset, split_sequences
 from bench.engine.device import training_device
-from bench.engine.evaluate import evaluate_sequences
+from bench.engine.budget import convergence
+from bench.engine.evaluate import evaluate_sequences, reference_levels
 from bench.engine.provenance import record_base
 from bench.engine.seed import determinism_flags, seed_everything
 from bench.engine.train import train_model
@@ -87,22 +88,31 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
         metrics[variant_key(variant)] = evaluate_sequences(model, test_seqs, vcfg, ds.keypoints_layout,
                                                            ds.skeleton, variant=variant)
     steps = result.batch_time_s + result.step_time_s
+    # Floors on the same test frames, metrics and averaging: the training mean pose and the zero pose.
+    reference = reference_levels(train_seqs, test_seqs, cfg)
     record = record_base(cfg, run_id=run_id, protocol=protocol, scale=scale, cell=cell, shrinks=shrinks,
                          overrides=overrides, device=device)
     record.update({
         "variants": variants, "metrics": metrics, "params": int(sum(p.numel() for p in model.parameters())),
         "curve": result.curve, "epochs": cfg["train"]["epochs"], "best_epoch": result.best_epoch,
-        "train_windows": result.num_windows,
+        "best_step": result.best_step, "train_windows": result.num_windows, "budget": result.budget,
+        "convergence": convergence(result.curve, result.steps, cfg["train"].get("convergence_tolerance", 0.02)),
+        "reference": reference,
         "timing": {"batch_build_s": result.batch_time_s, "step_s": result.step_time_s,
                    "batch_build_fraction": result.batch_time_s / steps if steps else None},
         "wall_time_s": time.time() - t0, "determinism": determinism_flags(device),
-        "dataset": dataset_record(ds, cfg["data"], train_seqs, test_seqs),
+        "dataset": dataset_record(ds, cfg["data"], train_seqs, test_seqs, val_seqs),
     })
+    if result.loss_terms is not None:  # motion-loss recipes, once bench.losses.loss_terms exists
+        record["loss_terms"] = result.loss_terms
     if torch.distributed.is_available() and torch.distributed.is_initialized():  # --ddp, any --nproc
         record["distributed"] = {"world_size": world_size, "backend": torch.distributed.get_backend()}
     # The record first: if the checkpoint cannot be written (disk full), the run's result is kept.
     write_json_atomic(path, record)
     if checkpoint:
         from bench.engine.checkpoint import save_checkpoint
-        save_checkpoint(checkpoint, model, cfg, result.best_epoch or cfg["train"]["epochs"])
+        # epoch of the saved state; under a step budget the passes it had made (rounded up)
+        done = result.best_epoch or (cfg["train"]["epochs"] if result.budget["unit"] == "epochs" else
+                                     -(-(result.best_step or result.steps) // result.budget["steps_per_pass"]))
+        save_checkpoint(checkpoint, model, cfg, done)
     return record

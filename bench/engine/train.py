@@ -4,7 +4,9 @@ Adam (optionally AMSGrad; or Ranger, the attention TCN's) with the learning rate
 after every epoch (or by ``lr_gamma`` at ``lr_milestones``, UGCN's step schedule, or cosine-annealed to
 ``lr_min``, the attention TCN's); BatchNorm momentum decayed exponentially from
 ``bn_momentum_start`` to ``bn_momentum_end``; loss = MPJPE (or MSE) on root-relative 3D in metres, plus
-UGCN's motion loss when ``train.motion_loss.intervals`` is set. Single-frame windows go through the
+UGCN's motion loss when ``train.motion_loss.intervals`` is set. Under ``train.steps`` the budget is that
+many optimizer steps instead of ``train.epochs`` passes, with the epochs' schedule compressed onto the
+steps (bench/engine/budget.py); ``train.warmup_steps`` warms the learning rate up linearly under either. Single-frame windows go through the
 model's fast strided path automatically (the model picks it when the input length equals its receptive
 field).
 
@@ -41,6 +43,11 @@ class TrainResult:
     batch_time_s: float = 0.0
     step_time_s: float = 0.0
     num_windows: int = 0
+    best_step: int | None = None  # optimizer steps before the kept state (eval.epoch = best)
+    steps: int = 0  # optimizer steps taken
+    windows_seen: int = 0  # training windows consumed, flip copies included
+    budget: dict | None = None  # the run record's ``budget``
+    loss_terms: dict | None = None  # {start, end}: bench.losses.loss_terms of the first batch
 
 
 def param_groups(model: nn.Module, weight_decay: float, scope: str = "all") -> list[dict]:
@@ -203,18 +210,68 @@ def _distributed_backward(model: nn.Module, opt: torch.optim.Optimizer, x: torch
     return x, y, pred, loss
 
 
+def _keep_rng(fn):
+    """Run ``fn()`` and restore torch's CPU (and current CUDA device's) random state afterwards, so that a
+    side computation (validation, the loss-term probe) cannot shift the training run's random stream."""
+    cpu = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    try:
+        return fn()
+    finally:
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda)
+
+
+def loss_terms_probe(tc: dict):
+    """``bench.losses.loss_terms(pred, target, train_cfg) -> {term: value}`` when the recipe has a motion
+    loss (``train.motion_loss.intervals``) and bench.losses provides it; else None."""
+    if not (tc.get("motion_loss") or {}).get("intervals"):
+        return None
+    import bench.losses
+
+    return getattr(bench.losses, "loss_terms", None)
+
+
+def probe_loss_terms(fn, model: nn.Module, batch: tuple, tc: dict) -> dict:
+    """``fn``'s loss terms of one batch (x, y, context) predicted by ``model`` in eval mode without
+    gradients; the model's mode and the random state are restored."""
+    x, y, c = batch
+    was_training = model.training
+
+    def run():
+        model.eval()
+        try:
+            with torch.no_grad():
+                pred = model(x) if c is None else model(x, context=c)
+                return {k: None if v is None else float(v) for k, v in fn(pred, y, tc).items()}
+        finally:
+            model.train(was_training)
+
+    return _keep_rng(run)
+
+
 def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seqs: list[Sequence],
                 keypoints_layout: Skeleton, skeleton: Skeleton, progress: bool = False,
                 writer=None, log=None) -> TrainResult:
-    """Train ``model`` in place for ``cfg['train']['epochs']`` epochs; returns the curve.
+    """Train ``model`` in place; returns the curve.
 
-    With ``eval.epoch == 'best'`` the state of the epoch with the lowest validation MPJPE is kept
-    (validation subjects are training subjects held out, never the test split).
+    The budget is ``train.epochs`` passes over the training windows, or exactly ``train.steps`` optimizer
+    steps (batches drawn pass after pass, reshuffled each pass; the epochs' schedule compressed onto the
+    steps, bench/engine/budget.py). A curve row (training MPJPE since the row before, validation MPJPE,
+    lr, time) is written at the steps of :func:`bench.engine.budget.validation_steps`. Validation never
+    changes the training: it draws nothing from the batch generator and torch's random state is
+    restored around it.
+
+    With ``eval.epoch == 'best'`` the state of the row with the lowest validation MPJPE is kept
+    (validation data are training subjects or the ends of training takes held out, never the test split).
 
     In a process group of more than one process (data-parallel training, bench/engine/distributed.py)
     each process trains on its share of every global batch with gradients averaged over the processes;
     the curve is the global one and only rank 0 validates (and keeps the best state).
     """
+    from bench.engine.budget import (schedule_text, step_bn_momentum, step_lr, validation_steps,
+                                     warmup_factor)
     from bench.engine.evaluate import evaluate_sequences
 
     tc = cfg["train"]
@@ -232,23 +289,48 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
     result = TrainResult(num_windows=batcher.num_windows)
     best = math.inf
     epochs = tc["epochs"]
+    steps_per_pass = len(batcher)
+    step_budget = tc.get("steps") is not None
+    total_steps = tc["steps"] if step_budget else epochs * steps_per_pass
+    warmup = tc.get("warmup_steps", 0)
+    per_pass_rows = not step_budget and tc.get("val_every") is None  # today's one row per epoch
+    rows_at = validation_steps(total_steps, steps_per_pass, tc.get("val_every"), step_budget)
+    probe = loss_terms_probe(tc) if rank == 0 else None
+    probe_batch = None
     max_norm = contract.apply_max_norm
     dev = model_device(model)  # batches are drawn in host memory and copied there (bench/engine/device.py)
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=epochs * len(batcher), unit="batch", leave=False, dynamic_ncols=True)
+        bar = tqdm(total=total_steps, unit="batch", leave=False, dynamic_ncols=True)
     if world_size > 1:
         distributed.broadcast_parameters(model)
+    epoch_lrs = [g["lr"] for g in opt.param_groups]  # the per-epoch schedule's lr, before warm-up
     batch_time = step_time = 0.0
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        contract.set_bn_momentum(bn_momentum(epoch, epochs, tc["bn_momentum_start"], tc["bn_momentum_end"]))
+    step = windows_seen = epoch = 0
+    total, count = 0.0, 0
+    t_row = time.perf_counter()
+    while step < total_steps:
+        epoch += 1
+        if not step_budget:
+            contract.set_bn_momentum(bn_momentum(epoch - 1, epochs, tc["bn_momentum_start"],
+                                                 tc["bn_momentum_end"]))
         model.train()
-        total, count = 0.0, 0
         tb = time.perf_counter()
-        for step, (x, y, *ctx) in enumerate(batcher.batches(rng), 1):
+        for batch_i, (x, y, *ctx) in enumerate(batcher.batches(rng), 1):
             x, y, c = to_device(dev, x, y, ctx[0] if ctx else None)
+            if step_budget:
+                contract.set_bn_momentum(step_bn_momentum(step, total_steps, tc))
+                lr_now = step_lr(step, total_steps, tc) * warmup_factor(step, warmup)
+                for g in opt.param_groups:
+                    g["lr"] = lr_now
+            elif warmup:
+                for g, base in zip(opt.param_groups, epoch_lrs):
+                    g["lr"] = base * warmup_factor(step, warmup)
+            if probe is not None and step == 0:
+                probe_batch = tuple(None if t is None else t.clone() for t in (x, y, c))
+                result.loss_terms = {"start": probe_loss_terms(probe, model, probe_batch, tc)}
+            windows_seen += len(x)  # the global batch, flip copies included
             ts = time.perf_counter()
             batch_time += ts - tb
             if world_size > 1:
@@ -259,12 +341,13 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             if loss is not None:
-                check_loss(loss, epoch + 1, step, opt.param_groups[0]["lr"])
+                check_loss(loss, epoch, batch_i, opt.param_groups[0]["lr"])
             if tc["grad_clip"] > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), tc["grad_clip"])
             opt.step()
             if max_norm is not None:
                 max_norm()
+            step += 1
             tb = time.perf_counter()
             step_time += tb - ts
             if len(x):
@@ -274,38 +357,58 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
                 count += len(x)
             if bar is not None:
                 bar.update(1)
-                bar.set_description(f"epoch {epoch + 1}/{epochs} train {1000 * total / max(count, 1):.1f} mm")
-        check_weights(model, epoch + 1)
-        if world_size > 1:
-            total, count = distributed.all_sum([total, count])
-            distributed.average_bn_stats(model, world_size)
-        lr = opt.param_groups[0]["lr"]
-        row = {"epoch": epoch + 1, "train_mpjpe": 1000 * total / max(count, 1), "val_mpjpe": None,
-               "lr": lr, "time_s": time.perf_counter() - t0}
-        if val_seqs and rank == 0:
-            val = evaluate_sequences(model, val_seqs, cfg, keypoints_layout, skeleton,
-                                     metrics=("mpjpe",), variant={})
-            row["val_mpjpe"] = val["mpjpe"]
-            if cfg["eval"]["epoch"] == "best" and val["mpjpe"] < best:
-                best = val["mpjpe"]
-                result.best_epoch = epoch + 1
-                result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        result.curve.append(row)
-        if writer is not None:
-            writer.add_scalar("train/mpjpe_mm", row["train_mpjpe"], epoch + 1)
-            writer.add_scalar("train/lr", lr, epoch + 1)
-            if row["val_mpjpe"] is not None:
-                writer.add_scalar("val/mpjpe_mm", row["val_mpjpe"], epoch + 1)
-        if log is not None:
-            val_txt = f", val {row['val_mpjpe']:.1f} mm" if row["val_mpjpe"] is not None else ""
-            log(f"epoch {epoch + 1}/{epochs}: train {row['train_mpjpe']:.1f} mm{val_txt}, "
-                f"lr {lr:.2e}, {row['time_s']:.1f} s")
-        factor = lr_factor_after(epoch + 1, tc)
-        for g in opt.param_groups:
-            g["lr"] *= factor
+                where = f"epoch {epoch}/{epochs}" if not step_budget else f"step {step}/{total_steps}"
+                bar.set_description(f"{where} train {1000 * total / max(count, 1):.1f} mm")
+            if step in rows_at:
+                check_weights(model, epoch)
+                if world_size > 1:
+                    total, count = distributed.all_sum([total, count])
+                    distributed.average_bn_stats(model, world_size)
+                lr = opt.param_groups[0]["lr"]
+                row = {} if step_budget else {"epoch": epoch}
+                row.update({"step": step, "train_mpjpe": 1000 * total / max(count, 1), "val_mpjpe": None,
+                            "lr": lr, "time_s": time.perf_counter() - t_row})
+                if val_seqs and rank == 0:
+                    val = _keep_rng(lambda: evaluate_sequences(model, val_seqs, cfg, keypoints_layout, skeleton,
+                                                               metrics=("mpjpe",), variant={}))
+                    row["val_mpjpe"] = val["mpjpe"]
+                    if cfg["eval"]["epoch"] == "best" and val["mpjpe"] < best:
+                        best = val["mpjpe"]
+                        result.best_epoch = None if step_budget else epoch
+                        result.best_step = step
+                        result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                result.curve.append(row)
+                x_axis = epoch if per_pass_rows else step
+                if writer is not None:
+                    writer.add_scalar("train/mpjpe_mm", row["train_mpjpe"], x_axis)
+                    writer.add_scalar("train/lr", lr, x_axis)
+                    if row["val_mpjpe"] is not None:
+                        writer.add_scalar("val/mpjpe_mm", row["val_mpjpe"], x_axis)
+                if log is not None:
+                    val_txt = f", val {row['val_mpjpe']:.1f} mm" if row["val_mpjpe"] is not None else ""
+                    where = (f"epoch {epoch}/{epochs}" if per_pass_rows else
+                             f"step {step}/{total_steps}" + ("" if step_budget else f" (epoch {epoch})"))
+                    log(f"{where}: train {row['train_mpjpe']:.1f} mm{val_txt}, lr {lr:.2e}, "
+                        f"{row['time_s']:.1f} s")
+                total, count = 0.0, 0
+                t_row = tb = time.perf_counter()
+            if step >= total_steps:
+                break
+        if not step_budget:
+            factor = lr_factor_after(epoch, tc)
+            for g in opt.param_groups:
+                g["lr"] *= factor
+            epoch_lrs = [lr * factor for lr in epoch_lrs]
     if bar is not None:
         bar.close()
+    if probe_batch is not None:
+        result.loss_terms["end"] = probe_loss_terms(probe, model, probe_batch, tc)
     result.batch_time_s, result.step_time_s = batch_time, step_time
+    result.steps, result.windows_seen = step, windows_seen
+    result.budget = {"unit": "steps" if step_budget else "epochs", "steps": step,
+                     "windows_seen": windows_seen, "passes": windows_seen / batcher.num_windows,
+                     "schedule": schedule_text(tc, total_steps, step_budget), "warmup_steps": warmup,
+                     "steps_per_pass": steps_per_pass}
     if result.best_state is not None:
         model.load_state_dict(result.best_state)
     return result

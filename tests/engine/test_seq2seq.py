@@ -136,7 +136,7 @@ def test_make_batcher_and_model_loss_for_dgnet():
     loss, pred = model_loss(model, x, y, None, make_loss_fn({"loss": "mpjpe"}))
     ref, ref_pred = model.loss_terms(x, y, lambda p, t: training_loss(p, t, "mpjpe"))
     assert torch.allclose(loss, ref) and torch.allclose(pred, ref_pred)
-    balanced = create_model("dgnet", channels=8, blocks=1, balanced_coordinates=True)
+    balanced = create_model("dgnet", channels=8, blocks=1, balanced_coordinates="predicted")
     b = make_batcher(balanced, seqs, H36M_17, H36M_17, tc)
     assert b.contexts is not None and len(next(b.batches(np.random.RandomState(0)))) == 3
 
@@ -331,9 +331,33 @@ def test_camera_context_matches_the_dataset_projection(tiny_data):
 def test_balanced_dgnet_trains_end_to_end(tiny_data, tmp_path):
     cfg = resolve({"data.dataset": f"standin:{tiny_data}", "model.name": "dgnet",
                    "model.options.channels": 8, "model.options.blocks": 1,
-                   "model.options.balanced_coordinates": True, "train.epochs": 1,
+                   "model.options.balanced_coordinates": "predicted", "train.epochs": 1,
                    "train.batch_size": 512, "train.window_stride": 8, "eval.metrics": ["mpjpe"]})
     rec = run_experiment(cfg, runs_dir=tmp_path)
     assert math.isfinite(rec["metrics"][""]["mpjpe"])
     plain = sum(p.numel() for p in create_model("dgnet", channels=8, blocks=1).parameters())
-    assert rec["params"] == plain + 8 + 1  # the depth head, Linear(8 -> 1)
+    assert rec["params"] == plain + 2 * (8 + 1)  # the depth and root-depth heads, Linear(8 -> 1) each
+
+
+def test_predicted_balanced_dgnet_test_predictions_ignore_the_ground_truth_depth():
+    """At test time the engine hands a balanced model the per-frame context, ground-truth root depth
+    included; under balanced_coordinates='predicted' the predictions do not depend on it (a scene moved
+    1.5 m away from the camera, same 2D and root-relative 3D), under the oracle they do."""
+    rng = np.random.RandomState(0)
+    n = 11
+    kp = (0.3 * rng.randn(n, J, 2)).astype(np.float32)
+    pos = (0.3 * rng.randn(n, J, 3)).astype(np.float32)
+    pos[:, :, 2] += 4.0
+    near = Sequence("S1", "Walk 1", 0, kp, pos, intrinsics=INTR)
+    far = Sequence("S1", "Walk 1", 0, kp, pos + np.float32([0, 0, 1.5]), intrinsics=INTR)
+    assert not np.array_equal(sequence_context(near), sequence_context(far))
+    for mode, same in (("predicted", True), ("oracle", False)):
+        torch.manual_seed(0)
+        model = create_model("dgnet", channels=8, blocks=1, balanced_coordinates=mode).eval()
+        with torch.no_grad():
+            for m in (model.head, model.depth_head, model.root_depth_head):
+                if m is not None:
+                    torch.nn.init.normal_(m.weight, std=0.1)
+        preds = [predict_sequence(model, s.keypoints, True, PERM, PERM, 4096, None, sequence_context(s))
+                 for s in (near, far)]
+        assert np.array_equal(preds[0], preds[1]) == same, mode
