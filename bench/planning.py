@@ -19,9 +19,8 @@ from pathlib import Path
 from bench.config import diff, experiment_id, flatten, resolve, validate_partial
 from bench.errors import ConfigError
 from bench.protocols import SCALES, Protocol, config_part
+from bench.paths import results_root
 from bench.records import record_path
-
-RESULTS = Path("results")
 
 #: A grid value that stands for "one cell per action group of the dataset" (cross-action protocols):
 #: the groups come from the data the cell reads, so the protocol runs unchanged on any dataset.
@@ -84,6 +83,25 @@ def _for_model(scale_ov: dict, model_name: str) -> dict:
     opts = get_entry(model_name).defaults
     return {k: v for k, v in scale_ov.items()
             if not k.startswith("model.options.") or k.split(".", 2)[2] in opts}
+
+
+def _scale_for_model(protocol: Protocol, scale: str, model_name: str) -> dict:
+    """The scale's overrides for a cell of ``model_name``: its shared keys (model options only where the
+    model has them), then its ``per_model`` entry for that model (which wins)."""
+    per_model = protocol.scale_settings(scale).get("per_model") or {}
+    return {**_for_model(protocol.scale_config(scale), model_name), **flatten(per_model.get(model_name) or {})}
+
+
+def _check_per_model(protocol: Protocol, scale: str) -> None:
+    """``per_model`` names registered models, and only options those models have."""
+    from bench.registry import get_entry
+
+    for m, keys in (protocol.scale_settings(scale).get("per_model") or {}).items():
+        entry = get_entry(m)  # unknown model: ConfigError naming it
+        for k in flatten(keys):
+            if k.startswith("model.options.") and k.split(".", 2)[2] not in entry.defaults:
+                raise ConfigError(f"{protocol.path}: scales.{scale}.per_model.{m}.{k}: {m} has no option "
+                                  f"{k.split('.', 2)[2]!r}")
 
 
 def _check_scale_options(protocol: Protocol, scale_ov: dict, cells: list[dict], scale: str) -> None:
@@ -165,9 +183,11 @@ def _expand_dataset_grid(protocol: Protocol, scale: str, overrides: dict) -> dic
 
 
 def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: dict | None = None,
-         runs_dir: Path = RESULTS / "runs") -> list[Job]:
+         runs_dir: Path | None = None) -> list[Job]:
     """Resolve every cell x seed of ``protocol`` at ``scale`` (validates everything up front: options,
-    recipe (:func:`preflight`), and that every cell's data files exist)."""
+    recipe (:func:`preflight`), and that every cell's data files exist). ``runs_dir`` (where the jobs'
+    records go) defaults to ``runs/`` of :func:`bench.paths.results_root`."""
+    runs_dir = Path(runs_dir) if runs_dir is not None else results_root() / "runs"
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; use {', '.join(SCALES)}")
     overrides = overrides or {}
@@ -182,6 +202,7 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
     variants = protocol.variant_overrides()
     cells = protocol.cell_overrides(scale, _expand_dataset_grid(protocol, scale, overrides))
     _check_scale_options(protocol, scale_ov, cells, scale)
+    _check_per_model(protocol, scale)
     jobs, checked, data_hash, planned_ids = [], set(), {}, set()
     for cell in cells:
         where = f"{protocol.path}: cell {cell}" if cell else protocol.path
@@ -190,9 +211,9 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
         for seed in range(n_seeds):
             # Order: base < cell < scale < --set. A scale only shrinks budgets, so it wins over a
             # cell's paper recipe; the user's --set wins over everything.
-            cfg = resolve(protocol.base, cell_cfg, _for_model(scale_ov, model_name), overrides,
+            cfg = resolve(protocol.base, cell_cfg, _scale_for_model(protocol, scale, model_name), overrides,
                           {"seed": seed}, where=where)
-            paper = resolve(protocol.base, cell_cfg, _for_model(paper_ov, model_name), overrides,
+            paper = resolve(protocol.base, cell_cfg, _scale_for_model(protocol, "paper", model_name), overrides,
                             {"seed": seed}, where=where)
             if cfg["train"]["processes"] > 1:  # one experiment over several processes: bench train --ddp
                 raise ConfigError(f"{where}: train.processes={cfg['train']['processes']}: a sweep trains each "
@@ -217,3 +238,39 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
                             record_path(runs_dir, protocol.name, scale, run_id), f"{label} seed={seed}",
                             dict(overrides), sha))
     return jobs
+
+
+#: The scale whose plan is the paper's whole table: cells another scale leaves out (its ``grid`` subset or
+#: ``only`` selectors) are placed in that scale's table as "full scale only".
+FULL_SCALE = "full" if "full" in SCALES else "paper"
+
+
+def left_out_cells(protocol: Protocol, scale: str, overrides: dict | None = None) -> list[Job]:
+    """The cells of the plan at :data:`FULL_SCALE` that the plan at ``scale`` leaves out (a scale's
+    ``grid`` subset or ``only`` selectors), each resolved as at ``scale`` (seed 0; not preflighted, no data hash, no record
+    path of its own), so that a table can place them; [] when ``scale`` keeps every cell, or when the
+    full-scale cells cannot be listed (its data missing)."""
+    from bench.errors import BenchError
+
+    if scale == FULL_SCALE:
+        return []
+    overrides = overrides or {}
+    try:
+        full = protocol.cell_overrides(FULL_SCALE, _expand_dataset_grid(protocol, FULL_SCALE, overrides))
+        kept = protocol.cell_overrides(scale, _expand_dataset_grid(protocol, scale, overrides))
+    except (BenchError, OSError):
+        return []
+    kept_ids = {json.dumps(c, sort_keys=True, default=str) for c in kept}
+    scale_ov, variants, out = protocol.scale_config(scale), protocol.variant_overrides(), []
+    for cell in full:
+        if json.dumps(cell, sort_keys=True, default=str) in kept_ids:
+            continue
+        try:
+            cell_cfg = config_part(cell)
+            model_name = resolve(protocol.base, cell_cfg)["model"]["name"]
+            cfg = resolve(protocol.base, cell_cfg, _scale_for_model(protocol, scale, model_name), overrides,
+                          {"seed": 0})
+        except BenchError:
+            continue
+        out.append(Job(cfg, cell, 0, variants, [], "", Path(), overrides=dict(overrides)))
+    return out

@@ -6,8 +6,11 @@ still the paper's number its planned config matches. A reproduced entry is locat
 row and column keys in the record's resolved config after applying the evaluation variant its metrics
 belong to (the layout pseudo-key ``action``: one entry per test action group of the record, plus
 ``Average``); it finds its reported counterpart with :func:`bench.report.published.match_cell`. Kendall
-τ (tau-b) compares reproduced means with reported values over all matched entries, per metric; the
-footnotes (:mod:`bench.report.footnotes`) list every way the runs differ from the paper's protocol.
+τ (tau-b) compares reproduced means with reported values over all matched entries that learned, per
+metric, and resolved pairs tell which of the paper's orderings the seeds resolve (:mod:`bench.report.stats`:
+also the reference floors and the marks); cells the full-scale plan has and the table's scale leaves out
+(:func:`bench.planning.left_out_cells`) show "full scale only". The footnotes
+(:mod:`bench.report.footnotes`) list every way the runs differ from the paper's protocol.
 """
 from __future__ import annotations
 
@@ -20,10 +23,11 @@ import yaml
 
 from bench.config import flatten, variant_key
 from bench.errors import ConfigError
-from bench.planning import Job, plan
+from bench.planning import Job, left_out_cells, plan
 from bench.protocols import CELL_LABEL, Protocol
-from bench.report.footnotes import table_footnotes
+from bench.report.footnotes import differences, table_footnotes
 from bench.report.published import ReportedTable, get_path, match_cell, same_value
+from bench.report.stats import REFERENCE_KINDS, did_not_learn, record_converged, record_reference, resolved_pairs
 from bench.report.tables import ACTION_AVERAGE, ACTION_KEY, METRIC_NAMES, RECORD_LEVEL, Table, TableCell, Tau
 from bench.yamlio import load as load_yaml
 
@@ -98,21 +102,22 @@ def _planned_locations(jobs: list[Job], keys: list[str]) -> list[dict]:
     return out
 
 
-def _action_entries(cfg: dict, vals: dict, keys, actions=None) -> list[tuple[dict, dict]]:
+def _action_entries(cfg: dict, vals: dict, keys, actions=None) -> list[tuple[dict, dict, str | None]]:
     """With the pseudo-key ``action`` in the layout, one entry per breakdown group of the record
-    (``cfg['action'] = group``, the group's metrics) plus ``Average`` with the overall metrics; only the
-    groups in ``actions`` (``layout.actions``) when it is given."""
+    (``cfg['action'] = group``, the group's metrics, the group) plus ``Average`` with the overall metrics
+    (group None); only the groups in ``actions`` (``layout.actions``) when it is given."""
     if ACTION_KEY not in keys:
-        return [(cfg, vals)]
+        return [(cfg, vals, None)]
     out = []
     for group, gvals in sorted((vals.get("per_action") or {}).items()):
-        out.append(({**cfg, ACTION_KEY: group}, dict(gvals)))
-    out.append(({**cfg, ACTION_KEY: ACTION_AVERAGE}, vals))
+        out.append(({**cfg, ACTION_KEY: group}, dict(gvals), group))
+    out.append(({**cfg, ACTION_KEY: ACTION_AVERAGE}, vals, None))
     return [e for e in out if actions is None or e[0][ACTION_KEY] in actions]
 
 
 def _record_entries(rec: dict, vmap: dict, row_keys, col_keys, reported, actions=None):
-    """(location, variant priority, metrics dict, matched reported cell) for each metrics entry."""
+    """(location, variant priority, metrics dict, matched reported cell, action group or None) for each
+    metrics entry."""
     config = rec.get("config") or {}
     if CELL_LABEL in list(row_keys) + list(col_keys):  # the cell's name in the protocol, not a config key
         config = {**config, CELL_LABEL: (rec.get("cell") or {}).get(CELL_LABEL)}
@@ -123,7 +128,7 @@ def _record_entries(rec: dict, vmap: dict, row_keys, col_keys, reported, actions
             variant, prio = vmap[vk], 0 if vk else 1
         else:
             variant, prio = _parse_variant_key(vk), 2
-        for cfg, gvals in _action_entries(_apply_variant(config, variant), dict(vals or {}),
+        for cfg, gvals, group in _action_entries(_apply_variant(config, variant), dict(vals or {}),
                                           list(row_keys) + list(col_keys), actions):
             row = tuple(_hashable(get_path(cfg, k, None)) for k in row_keys)
             cols = tuple(_hashable(get_path(cfg, k, None)) for k in col_keys)
@@ -131,7 +136,7 @@ def _record_entries(rec: dict, vmap: dict, row_keys, col_keys, reported, actions
             for m in RECORD_LEVEL:
                 if rec.get(m) is not None:
                     gvals[m] = rec[m]
-            yield (row, cols), prio, gvals, match_cell(reported, cfg)
+            yield (row, cols), prio, gvals, match_cell(reported, cfg), group
 
 
 def build_table(protocol: Protocol, records: Iterable[dict], reported_table: ReportedTable | None,
@@ -178,8 +183,12 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
         for c in protocol.cells:
             if k in c:
                 order.add(k, c[k])
-    planned = _planned_locations(plan(protocol, scale) if jobs is None else jobs, keys)
-    for flat in planned:
+    if jobs is None:
+        jobs = plan(protocol, scale)
+    planned = _planned_locations(jobs, keys)
+    # Cells of the full-scale plan that this scale leaves out: placed, shown as "full scale only".
+    full_only = _planned_locations(left_out_cells(protocol, scale, jobs[0].overrides if jobs else None), keys)
+    for flat in planned + full_only:
         for k in keys:
             order.add(k, flat[k])
 
@@ -188,11 +197,13 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
     cells_by_loc: dict[tuple, set] = {}
     for rec in records:
         rid = rec.get("id") or str(id(rec))
-        for loc, prio, vals, rcell in _record_entries(rec, vmap, row_keys, col_keys, reported_table,
-                                                      layout.get("actions")):
+        for loc, prio, vals, rcell, group in _record_entries(rec, vmap, row_keys, col_keys, reported_table,
+                                                             layout.get("actions")):
             slot = by_loc.setdefault(loc, {})
             if rid not in slot or prio < slot[rid][0]:
-                slot[rid] = (prio, vals, rcell, rec.get("seed", get_path(rec.get("config") or {}, "seed", None)))
+                seed = rec.get("seed", get_path(rec.get("config") or {}, "seed", None))
+                refs = {kind: record_reference(rec, kind, group) for kind in REFERENCE_KINDS}
+                slot[rid] = (prio, vals, rcell, seed, refs, record_converged(rec))
             cells_by_loc.setdefault(loc, set()).add(_hashable(rec.get("cell") or {}))
 
     # Locations: the protocol's plan, then any place a record puts itself. A planned location without
@@ -212,6 +223,18 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
         if loc not in seen:
             seen.add(loc)
             locs.append(loc)
+    full_only_locs = set()
+    for flat in full_only:
+        loc = (tuple(_hashable(flat[k]) for k in row_keys), tuple(_hashable(flat[k]) for k in col_keys))
+        if loc in seen:
+            continue
+        full_only_locs.add(loc)
+        rcell = match_cell(reported_table, flat)
+        if rcell is not None:
+            plan_match.setdefault(loc, []).append(rcell)
+    for loc in sorted(full_only_locs, key=repr):
+        seen.add(loc)
+        locs.append(loc)
 
     def rank(values: tuple, ks: list[str]) -> tuple:
         return tuple(order.rank(k, v) for k, v in zip(ks, values))
@@ -228,14 +251,19 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
             loc = (row, cols)
             slot = by_loc.get(loc, {})
             for m in metrics:
-                tc = TableCell(row=row, columns=cols, metric=m)
+                tc = TableCell(row=row, columns=cols, metric=m, full_scale_only=loc in full_only_locs,
+                               not_planned=loc not in seen)
                 matched = []
-                for rid, (_, vals, rcell, seed) in slot.items():
+                for rid, (_, vals, rcell, seed, refs, converged) in slot.items():
                     v = vals.get(m)
                     if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                         tc.values.append(float(v))
                         tc.seeds.append(seed)
                         tc.record_ids.append(rid)
+                        tc.converged.append(converged)
+                        for kind, ref in refs.items():
+                            if m in ref:
+                                tc.references.setdefault(kind, {})[rid] = ref[m]
                     if rcell is not None:
                         matched.append(rcell)
                 if not slot:
@@ -249,21 +277,26 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
                     tc.reported_label = c["label"]
                     tc.reported_missing = c["missing"].get(m, "")
                     used_reported.update(distinct)
+                tc.did_not_learn = did_not_learn(m, tc.mean, tc.reference("mean_pose"))
                 cells[(row, cols, m)] = tc
 
     tau: dict[str, Tau] = {}
+    pair_stats = {}
     if reported_table is not None:
         for m in metrics:
             pairs = [(c.mean, c.reported) for c in cells.values()
-                     if c.metric == m and c.mean is not None and c.reported is not None]
+                     if c.metric == m and c.mean is not None and c.reported is not None and not c.did_not_learn]
             tau[m] = kendall_tau([p[0] for p in pairs], [p[1] for p in pairs])
+            if m not in RECORD_LEVEL:  # parameter and FLOP counts are the same for every seed: no noise
+                pair_stats[m] = resolved_pairs(m, cells.values())
 
     table = Table(name=protocol.name, stem=stem or f"{protocol.name}.{scale}", title=protocol.title, scale=scale,
                   row_keys=row_keys,
                   column_keys=col_keys, metrics=metrics, labels=dict(layout.get("labels") or {}),
                   rows=rows, column_groups=col_groups, cells=cells, tau=tau, n_records=len(records),
                   expected_seeds=expected, description=protocol.description,
-                  plot=dict(layout.get("plot") or {}))
+                  plot=dict(layout.get("plot") or {}), pairs=pair_stats,
+                  references=_column_references(cells, row_keys), differs=differences(protocol, scale))
     if reported_table is not None:
         table.reported_ref = reported_table.ref
         table.reported_title = reported_table.title
@@ -274,6 +307,24 @@ def build_table(protocol: Protocol, records: Iterable[dict], reported_table: Rep
     if other_records:
         table.footnotes.insert(0, other_records)
     return table
+
+
+def _column_references(cells: dict, row_keys: list[str]) -> dict:
+    """Reference kind -> {(column group, metric): mean over the column's records}: each record once (a
+    record's per-action entries are left out when the rows are actions: its overall value stands for
+    it); only the kinds some record has."""
+    action_row = row_keys.index(ACTION_KEY) if ACTION_KEY in row_keys else None
+    out: dict[str, dict] = {}
+    for kind in REFERENCE_KINDS:
+        per_col: dict[tuple, dict[str, float]] = {}
+        for (row, cols, m), c in cells.items():
+            if action_row is not None and row[action_row] != ACTION_AVERAGE:
+                continue
+            per_col.setdefault((cols, m), {}).update(c.references.get(kind) or {})
+        vals = {k: sum(v.values()) / len(v) for k, v in per_col.items() if v}
+        if vals:
+            out[kind] = vals
+    return out
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> Tau:

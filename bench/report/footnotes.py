@@ -1,14 +1,118 @@
 """The footnotes of a table: every way its runs differ from the paper's protocol (scale cuts, data and
-2D source, epochs, seeds), what is missing or pooled, the reported table's reference, the protocol's own
-notes. Written from the records themselves, so a table names what its runs actually did.
+2D source, epochs and optimizer steps, seeds), what the marks, reference rows and resolved pairs mean,
+what is missing or pooled, the reported table's reference, the protocol's own notes. Written from the
+records themselves, so a table names what its runs actually did. :func:`differences` is the one-line
+version for results/README.md.
 """
 from __future__ import annotations
 
 import re
+import textwrap
 
 from bench.protocols import Protocol
 from bench.report.published import ReportedTable, get_path
+from bench.report.stats import (DID_NOT_LEARN_FRACTION, FULL_SCALE_ONLY, HIGHER_IS_BETTER, LOWER_IS_BETTER,
+                                MARKS, PAPER_GAP_ABS, PAPER_GAP_REL, RESOLVE_SE, is_num)
 from bench.report.tables import DASH, Table, fmt_key_value
+
+
+def _short(text: str, width: int = 260) -> str:
+    return textwrap.shorten(" ".join(str(text).split()), width, placeholder=" …")
+
+
+def differences(protocol: Protocol, scale: str) -> str:
+    """How a run of ``protocol`` at ``scale`` differs from the paper: its first footnote (data and recipe)
+    and, when there is one, the footnote on that scale's cuts ("Quick scale: ...")."""
+    if not protocol.footnotes:
+        return "no stated difference"
+    parts = [_short(protocol.footnotes[0], 220)]
+    parts += [_short(f, 220) for f in protocol.footnotes[1:] if f.lower().startswith(f"{scale} scale")][:1]
+    return " ".join(parts)
+
+
+def _span(values: list, fmt=lambda v: f"{v:,.0f}") -> str:
+    """One value, or "lo–hi" when the runs differ."""
+    lo, hi = min(values), max(values)
+    return fmt(lo) if lo == hi else f"{fmt(lo)}–{fmt(hi)}"
+
+
+def _budget_note(records: list[dict]) -> str | None:
+    """The optimizer steps, training windows seen and schedule of the runs (records' ``budget``)."""
+    budgets = [r["budget"] for r in records if isinstance(r.get("budget"), dict)]
+    if not budgets:
+        return None
+
+    def nums(key):
+        return [b[key] for b in budgets if is_num(b.get(key))]
+
+    parts = []
+    if nums("steps"):
+        text = f"{_span(nums('steps'))} optimizer steps"
+        if any(nums("warmup_steps")):
+            text += f" ({_span(nums('warmup_steps'))} of warm-up)"
+        parts.append(text)
+    if nums("windows_seen"):
+        text = f"{_span(nums('windows_seen'))} training windows seen"
+        if nums("passes"):
+            passes = _span(nums("passes"), lambda v: f"{v:.2g}")
+            text += f" ({passes} {'pass' if passes == '1' else 'passes'} over the training windows)"
+        parts.append(text)
+    schedules = sorted({str(b["schedule"]) for b in budgets if b.get("schedule")})
+    if schedules:
+        parts.append(f"learning-rate schedule {', '.join(schedules)}")
+    if not parts:
+        return None
+    n = len(budgets)
+    return (f"Budget per run ({n} of {len(records)} records state it): " if n < len(records)
+            else "Budget per run: ") + "; ".join(parts) + "."
+
+
+def _marks_notes(records: list[dict], table: Table) -> list[str]:
+    """The legend of the marks the table shows, the reference rows and the resolved pairs."""
+    notes = []
+    cells = list(table.cells.values())
+    used = {m for c in cells for m in c.marks}
+    legend = []
+    if "did_not_learn" in used:
+        legend.append(f"{MARKS['did_not_learn']} did not learn: the cell's mean is at least "
+                      f"{DID_NOT_LEARN_FRACTION * 100:.0f} % of the error of predicting the training mean pose (its own "
+                      f"records' reference; for PCK and AUC: its shortfall from 100 % is at least "
+                      f"{DID_NOT_LEARN_FRACTION * 100:.0f} % of the mean pose's); left out of τ and of the resolved pairs")
+    judged = [r["convergence"] for r in records if isinstance(r.get("convergence"), dict)]
+    if "not_converged" in used:
+        failed = [c for c in judged if c.get("converged") is False]
+        first = failed[0] if failed else {}
+        curve = {"val": "validation curve", "train": "training curve"}.get(str(first.get("curve")), "")
+        criterion = str(first.get("criterion") or "").rstrip(".")
+        legend.append(f"{MARKS['not_converged']} not converged: at least one seed's run had not converged "
+                      f"({len(failed)} of {len(records)} runs"
+                      + (f"; {curve}" if curve else "") + (f"; criterion: {criterion}" if criterion else "") + ")")
+    if "full_scale_only" in used:
+        legend.append(f"\"{FULL_SCALE_ONLY}\": the protocol's full-scale plan has this cell, scale "
+                      f"'{table.scale}' leaves it out")
+    if "not_planned" in used:
+        legend.append("blank: the protocol has no cell at that place of the layout")
+    if legend:
+        notes.append("Marks: " + "; ".join(legend) + ".")
+    unjudged = sum(1 for c in judged if c.get("converged") is None)
+    if unjudged:
+        notes.append(f"Convergence not judged for {unjudged} of {len(records)} runs (too few curve points on "
+                     f"one side of the last quarter of the budget): no mark either way.")
+    if table.references:
+        notes.append("Reference rows: the error of answering every test frame with the training set's mean "
+                     "pose, or with the zero pose (all joints at the root), same metric and averaging as the "
+                     "cells; mean over each column's records. A cell near them has not learned.")
+    elif records and any(m in LOWER_IS_BETTER + HIGHER_IS_BETTER for m in table.metrics):
+        notes.append("The run records carry no reference errors (training mean pose, zero pose): no floor "
+                     "rows, and \"did not learn\" cannot be judged.")
+    if table.has_reported and table.pairs:
+        notes.append(f"Resolved pairs: over the cells with a paper value and n ≥ 2 seeds that learned, the pairs "
+                     f"the paper separates (by ≥ {PAPER_GAP_ABS:g} mm, or ≥ {PAPER_GAP_REL * 100:.0f} % of the smaller "
+                     f"value; percentage points for PCK and AUC) are resolved when the reproduced difference "
+                     f"exceeds {RESOLVE_SE:g} standard errors of the difference, {RESOLVE_SE:g}·√(SE₁² + SE₂²); "
+                     f"agree: the same sign as the paper's. Excluded: cells with both numbers that did not "
+                     f"learn or have n < 2.")
+    return notes
 
 
 def norm_dataset(name: str) -> str:
@@ -100,17 +204,22 @@ def table_footnotes(protocol: Protocol, records: list[dict], reported: ReportedT
         elif trained != [paper_ep]:
             notes.append(f"Trained {text} epochs per run (paper: {fmt_key_value(paper_ep)}).")
 
+    budget = _budget_note(records)
+    if budget:
+        notes.append(budget)
+
     # Seeds.
-    if table.expected_seeds > 1:
-        notes.append(f"Reproduced: mean ± sample std over {table.expected_seeds} seeds per cell "
-                     f"(seeds 0..{table.expected_seeds - 1}); a cell with another count shows (n=k).")
-    else:
-        notes.append("Reproduced: one seed per cell (no std); a cell with more seeds shows mean ± std (n=k).")
+    planned = (f"{table.expected_seeds} seeds per cell at this scale (seeds 0..{table.expected_seeds - 1})"
+               if table.expected_seeds > 1 else "one seed per cell at this scale")
+    notes.append(f"Reproduced: mean ± standard error over seeds (SE = sample std / √n) and the seed count "
+                 f"(n=k); one seed: the mean and (n=1), no ±. The protocol plans {planned}.")
+    notes.extend(_marks_notes(records, table))
 
     # Missing reproduced cells and pooled settings.
-    total = len(table.rows) * len(table.column_groups)
-    empty = sum(1 for row in table.rows for cols in table.column_groups
-                if all(table.cells[(row, cols, m)].mean is None for m in table.metrics))
+    placed = [(row, cols) for row in table.rows for cols in table.column_groups
+              if not {"full_scale_only", "not_planned"} & set(table.cells[(row, cols, table.metrics[0])].marks)]
+    total = len(placed)
+    empty = sum(1 for row, cols in placed if all(table.cells[(row, cols, m)].mean is None for m in table.metrics))
     if empty and records:
         notes.append(f"{empty} of {total} cells have no run record ({DASH}); nothing is filled in.")
     pooled = sum(1 for s in cells_by_loc.values() if len(s) > 1)

@@ -1,10 +1,11 @@
-"""Which files a table gets: the table in each asked format, and its plots.
+"""Which files a table gets: the table in each asked format, its statistics sidecar ``<stem>.stats.json``
+(:mod:`bench.report.index`), and its plots.
 
 The plots follow the table's ``layout.plot`` (``table.plot``): ``scatter: [x, y]`` draws one metric
 against the other (one point per row, the papers' points in their own panel) as ``<stem>.png``, else
-``<stem>.png`` is the per-cell plot (reproduced mean ± std against the first row key, the paper's
-numbers as hollow markers); records with a training curve add ``<stem>.curves.png`` (profile runs
-have none); ``heatmap: KEY`` adds the cross-action heat map ``<stem>.heatmap.png`` (KEY: the dotted key
+``<stem>.png`` is the per-cell plot (reproduced mean ± standard error against the first row key, the paper's
+numbers as hollow markers); records with a training curve add ``<stem>.curves.png`` (train and
+validation against optimizer steps; profile runs have none); ``heatmap: KEY`` adds the cross-action heat map ``<stem>.heatmap.png`` (KEY: the dotted key
 of the training action). Sweeps and ``bench table`` both write through :func:`write_outputs`.
 """
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Plots of a protocol's table and of its runs' training curves (matplotlib, Agg, PNG).
 
-``plot_protocol`` draws, per metric, the reproduced mean ± std against the layout's first row key (or
+``plot_protocol`` draws, per metric, the reproduced mean ± standard error against the layout's first row key (or
 ``layout.plot.x``), one line per column group, and the paper's numbers as hollow markers. When the runs'
 dataset is not the paper's (the stand-in instead of Human3.6M) the paper's numbers get their own y axis
 on the right: only orderings and trends are comparable then, not absolute values.
-``plot_curves`` draws train and validation MPJPE per epoch, one line per grid cell (mean over seeds).
+``plot_curves`` draws train (solid) and validation (dashed) MPJPE against optimizer steps (epochs for
+records whose curve rows have no ``step``), one colour per grid cell (mean over seeds).
 
 ``layout.plot`` options: ``x`` (dotted row key on the x axis), ``metrics`` (subset of layout.metrics),
 ``logx`` (true / false; default: log when the x values are positive and span a factor >= 8),
@@ -69,7 +70,7 @@ def _axis_label(metric: str) -> str:
 
 
 def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
-    """Reproduced (mean ± std) and reported values of one protocol's table; returns the PNG path."""
+    """Reproduced (mean ± standard error) and reported values of one protocol's table; returns the PNG path."""
     table = _as_table(table_or_inputs)
     opts = table.plot or {}
     metrics = [m for m in (opts.get("metrics") or table.metrics) if m in table.metrics] or table.metrics
@@ -155,7 +156,7 @@ def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
                 if c.mean is not None:
                     xs.append(x)
                     ys.append(_scale_value(metric, c.mean))
-                    es.append(_scale_value(metric, c.std) or 0.0)
+                    es.append(_scale_value(metric, c.se) or 0.0)
                 if c.reported is not None:
                     rxs.append(x)
                     rys.append(_scale_value(metric, c.reported))
@@ -206,8 +207,8 @@ def plot_protocol(table_or_inputs: Any, path: str | os.PathLike) -> Path:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    handles.append(Line2D([], [], color="black", marker="o", lw=1.6, label="reproduced: mean ± std over seeds"))
-    labels.append("reproduced: mean ± std over seeds")
+    handles.append(Line2D([], [], color="black", marker="o", lw=1.6, label="reproduced: mean ± SE over seeds"))
+    labels.append("reproduced: mean ± SE over seeds")
     if any_reported:
         where = f", right axis ({table.reported_dataset})" if other_data else ""
         handles.append(Line2D([], [], color="black", ls=":", marker="s", mfc="none", label="paper"))
@@ -240,53 +241,71 @@ def _mean(vals: list) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def _curve_axis(records: list[dict]) -> str:
+    """``step`` when every curve row that has a number carries its optimizer step, else ``epoch``."""
+    rows = [p for r in records for p in r.get("curve") or []
+            if _is_num(p.get("train_mpjpe")) or _is_num(p.get("val_mpjpe"))]
+    return "step" if rows and all(_is_num(p.get("step")) for p in rows) else "epoch"
+
+
 def plot_curves(records: list[dict], path: str | os.PathLike) -> Path:
-    """Train and validation MPJPE per epoch of one protocol's records, one line per cell (mean over
-    seeds); returns the PNG path."""
+    """Train (solid) and validation (dashed) MPJPE of one protocol's records against optimizer steps
+    (epochs when some record's curve has no steps: records written before steps were logged), one colour
+    per cell (mean over seeds at each step); returns the PNG path."""
     groups: dict[str, list[dict]] = {}
     for rec in records:
         groups.setdefault(_cell_label(rec.get("cell") or {}, rec), []).append(rec)
+    x_key = _curve_axis(records)
     has_val = any(_is_num(p.get("val_mpjpe")) for r in records for p in r.get("curve") or [])
-    panels = [("train_mpjpe", "train MPJPE (mm)")] + ([("val_mpjpe", "validation MPJPE (mm)")] if has_val else [])
-    fig = Figure(figsize=(6.0 * len(panels), 4.6), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (field, name) in zip(axes, panels):
-        lo, hi = math.inf, -math.inf
-        for gi, (label, recs) in enumerate(groups.items()):
-            by_epoch: dict[int, list] = {}
+    fig = Figure(figsize=(8.5, 5.0), layout="constrained")
+    ax = fig.subplots(1, 1)
+    lo, hi, drawn = math.inf, -math.inf, 0
+    for gi, (label, recs) in enumerate(groups.items()):
+        color = _COLORS[gi % len(_COLORS)]
+        for field, style in (("train_mpjpe", "-"), ("val_mpjpe", "--")):
+            by_x: dict[float, list] = {}
             for r in recs:
                 for p in r.get("curve") or []:
-                    if _is_num(p.get("epoch")):
-                        by_epoch.setdefault(int(p["epoch"]), []).append(p.get(field))
-            pts = [(e, _mean(v)) for e, v in sorted(by_epoch.items())]
-            pts = [(e, v) for e, v in pts if v is not None]
+                    if _is_num(p.get(x_key)):
+                        by_x.setdefault(p[x_key], []).append(p.get(field))
+            pts = [(x, _mean(v)) for x, v in sorted(by_x.items())]
+            pts = [(x, v) for x, v in pts if v is not None]
             if not pts:
                 continue
+            drawn += 1
             lo, hi = min(lo, min(v for _, v in pts)), max(hi, max(v for _, v in pts))
-            ax.plot([e for e, _ in pts], [v for _, v in pts], color=_COLORS[gi % len(_COLORS)],
-                    marker="o" if len(pts) <= 20 else None, ms=3, lw=1.5,
-                    label=f"{label} (n={len(recs)})")
-        if hi > lo > 0 and hi / lo > 5:
-            ax.set_yscale("log")
-            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(NullFormatter())
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("MPJPE (mm)")
-        ax.grid(True, alpha=0.3)
-        if lo == math.inf:
-            ax.text(0.5, 0.5, "no training curves", transform=ax.transAxes, ha="center", va="center",
-                    color="#888888")
-        elif len(groups) <= 12:
-            ax.legend(fontsize=7)
+            ax.plot([x for x, _ in pts], [v for _, v in pts], color=color, ls=style,
+                    marker="o" if len(pts) <= 20 else None, ms=3, lw=1.5 if style == "-" else 1.2,
+                    label=f"{label} (n={len(recs)})" if field == "train_mpjpe" or not any(
+                        _is_num(p.get("train_mpjpe")) for r in recs for p in r.get("curve") or []) else None)
+    if hi > lo > 0 and hi / lo > 5:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("optimizer step" if x_key == "step" else "epoch")
+    ax.set_ylabel("MPJPE (mm)")
+    ax.grid(True, alpha=0.3)
+    if not drawn:
+        ax.text(0.5, 0.5, "no training curves", transform=ax.transAxes, ha="center", va="center",
+                color="#888888")
+    else:
+        handles, labels = ax.get_legend_handles_labels()
+        if len(handles) > 12:
+            handles, labels = [], []
+        handles += [Line2D([], [], color="black", ls="-", label="train"),
+                    Line2D([], [], color="black", ls="--", label="validation")]
+        labels += ["train", "validation"]
+        ax.legend(handles, labels, fontsize=7)
     protos = sorted({str(r.get("protocol") or "adhoc") for r in records}) or ["no records"]
     scales = sorted({str(r.get("scale")) for r in records if r.get("scale")})
     sub = f"scale {', '.join(scales)} · " if scales else ""
-    sub += f"{len(records)} runs · mean over seeds per cell"
+    sub += f"{len(records)} runs · mean over seeds per cell · train solid, validation dashed"
+    if x_key == "epoch" and records:
+        sub += " · x: epochs (records without optimizer steps)"
     if not has_val:
-        sub += " · no validation split (data.validation_subjects empty)"
-    sub = textwrap.fill(sub, int(6.0 * len(panels) * 13))
+        sub += " · no validation curve (no validation split, or not logged)"
+    sub = textwrap.fill(sub, int(8.5 * 13))
     fig.suptitle(f"Training curves: {', '.join(protos)}\n{sub}", fontsize=10)
     return _save_atomic(fig, path)
 
@@ -351,7 +370,7 @@ def plot_cross_action(records: list[dict], path: str | os.PathLike, train_key: s
 def plot_scatter(table: Table, reported: Any, path: str | os.PathLike, x: str = "params",
                  y: str = "mpjpe") -> Path:
     """Metric ``x`` against metric ``y`` (DG-Net Fig. 4: parameters against MPJPE), one point per table
-    row and column group (mean over seeds, ± std as error bars), labelled with the row. The reported
+    row and column group (mean over seeds, ± standard error as error bars), labelled with the row. The reported
     points (every cell of ``reported`` that gives both metrics, whether or not a run matches it) are
     drawn in a second panel with the same x scale, one marker per source table: the papers' numbers are
     on Human3.6M and the runs usually on the stand-in, so the panels share x but not y. Without such
@@ -374,7 +393,7 @@ def plot_scatter(table: Table, reported: Any, path: str | os.PathLike, x: str = 
             px, py = _scale_value(x, cx.mean), _scale_value(y, cy.mean)
             xs_all.append(px)
             color = _COLORS[i % len(_COLORS)]
-            ax_run.errorbar([px], [py], yerr=[[cy.std or 0.0], [cy.std or 0.0]], fmt="o", color=color,
+            ax_run.errorbar([px], [py], yerr=[[cy.se or 0.0], [cy.se or 0.0]], fmt="o", color=color,
                             capsize=3, markersize=7)
             parts = [fmt_key_value(v) if k == "model.name" else f"{table.label(k)}={fmt_key_value(v)}"
                      for k, v in zip(names, (*row, *cols)) if v not in (None, "")]

@@ -1,82 +1,113 @@
-"""``results/README.md``: one generated page linking every table and plot of a scale's run.
+"""``results/README.md``: one generated page linking every table and plot on disk.
 
-Each table gets one line (what it shows: the protocol's title, the reported table it is compared with and
-the Kendall τ of the orderings; how the run differs from the paper: the protocol's first footnote and its
-footnote on the scale's cuts) and each
-of its plots one line (what the figure shows). Written by ``bench table all`` after the tables, so the
-page always lists what is on disk.
+Built from the tables in ``tables/`` (their ``<stem>.stats.json`` sidecars, :mod:`bench.report.index`),
+not from the protocols of the last run, so a sweep of one protocol never drops the others. The page
+opens with the resolved-pair statistics overall; per paper, their sum over its tables; each table gets
+one line (what it shows: the protocol's title, the reported table it is compared with, the Kendall τ of
+the orderings and the resolved pairs; how the run differs from the paper: the protocol's first footnote
+and its footnote on the scale's cuts) and each of its plots one line (what the figure shows). Written by
+``bench table all`` after the tables.
 """
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from bench.protocols import Protocol
 from bench.records import write_text_atomic
+from bench.report.footnotes import differences
+from bench.report.index import load_summaries, paper_of, statistics, stats_text, table_summary
 from bench.report.render import md_escape
 from bench.report.tables import Table
 
 # Plot file suffix -> what the figure shows.
 PLOT_KINDS = {
-    ".png": "reproduced mean ± std per cell with the paper's numbers as hollow markers (own axis when "
-            "the data differ)",
-    ".curves.png": "training curves: train and validation MPJPE per epoch, one line per cell",
+    ".png": "reproduced mean ± standard error per cell with the paper's numbers as hollow markers (own axis "
+            "when the data differ)",
+    ".curves.png": "training curves: train (solid) and validation (dashed) MPJPE against optimizer steps "
+                   "(epochs for older records), one colour per cell",
     ".heatmap.png": "cross-action heat map: MPJPE per training action (rows) and test action (columns)",
 }
 SCATTER = "scatter of {x} against {y}, one point per model (reproduced), papers' points in their own panel"
 
-
-def _short(text: str, width: int = 260) -> str:
-    return textwrap.shorten(" ".join(str(text).split()), width, placeholder=" …")
+__all__ = ["PLOT_KINDS", "SCATTER", "differences", "write_results_readme"]
 
 
-def differences(protocol: Protocol, scale: str) -> str:
-    """How a run of ``protocol`` at ``scale`` differs from the paper: its first footnote (data and recipe)
-    and, when there is one, the footnote on that scale's cuts ("Quick scale: ...")."""
-    if not protocol.footnotes:
-        return "no stated difference"
-    parts = [_short(protocol.footnotes[0], 220)]
-    parts += [_short(f, 220) for f in protocol.footnotes[1:] if f.lower().startswith(f"{scale} scale")][:1]
-    return " ".join(parts)
-
-
-def _plot_line(protocol: Protocol, suffix: str) -> str:
-    scatter = (protocol.layout.get("plot") or {}).get("scatter")
+def _plot_line(summary: dict, suffix: str) -> str:
+    scatter = (summary.get("plot") or {}).get("scatter")
     if suffix == ".png" and scatter:
         return SCATTER.format(x=scatter[0], y=scatter[1])
     return PLOT_KINDS[suffix]
 
 
-def write_results_readme(results_dir: str | Path, entries: list[tuple[Table, Protocol]], scale: str) -> Path:
-    """Write ``<results_dir>/README.md`` for ``entries`` (table, protocol) of ``scale``; returns the path."""
+def _differs(summary: dict) -> str:
+    """The sidecar's own line; for a table written before sidecars, its protocol's (if it still exists)."""
+    if summary.get("differs") is not None:
+        return summary["differs"]
+    from bench.protocols import load_protocol
+
+    try:
+        return differences(load_protocol(summary["name"]), summary.get("scale", ""))
+    except Exception:  # noqa: BLE001 - a protocol renamed or removed since: no line, the table stays listed
+        return ""
+
+
+def _table_line(summary: dict) -> str:
+    stem = summary["stem"]
+    file = summary.get("file") or f"{stem}.md"
+    if summary.get("reported_ref"):
+        compared = f" Compared with `{summary['reported_ref']}`: {summary.get('tau_summary', '')}."
+        if summary.get("pairs_summary"):
+            compared += f" {summary['pairs_summary']}"
+        elif summary.get("legacy"):
+            compared += " Resolved pairs: not computed (table written before the statistics)."
+    else:
+        compared = " No reported numbers to compare with."
+    scale = f" (scale {summary['scale']})" if summary.get("scale") else ""
+    differs = _differs(summary) or "no stated difference"
+    return (f"- [tables/{file}](tables/{file}): {md_escape(str(summary.get('title', '')))}{scale}."
+            f"{md_escape(compared)} *Differs from the paper:* {md_escape(differs)}")
+
+
+def write_results_readme(results_dir: str | Path, entries: list[tuple[Table, Protocol]] | None = None,
+                         scale: str | None = None) -> Path:
+    """Write ``<results_dir>/README.md``; returns the path. Default: every table in
+    ``<results_dir>/tables`` (:func:`bench.report.index.load_summaries`); ``entries`` (table, protocol)
+    lists given tables instead, ``scale`` only names the scale in the header."""
     results_dir = Path(results_dir)
+    if entries is None:
+        summaries = load_summaries(results_dir / "tables")
+    else:
+        summaries = [table_summary(t) for t, _ in entries]
+    scales = sorted({s.get("scale") for s in summaries if s.get("scale")}) or ([scale] if scale else [])
+    per_paper, overall = statistics(summaries)
     lines = [
         "# Results",
         "",
-        f"Generated by `bench table all --scale {scale}` from the run records in `runs/` and the papers' "
-        "numbers in `reported/`; do not edit by hand. One line per table (what it shows; how the run "
-        "differs from the paper) and per plot. The index with record counts is "
-        "[tables/index.md](tables/index.md).",
+        "Generated by `bench table all` from the tables in `tables/` (built from the run records in `runs/` "
+        "and the papers' numbers in `reported/`; each table's statistics in its `.stats.json`); do not edit "
+        "by hand. One line per table (what it shows; how the run differs from the paper) and per plot. The "
+        "index with record counts is [tables/index.md](tables/index.md).",
         "",
-        f"Scale: **{scale}**. The stand-in data is not Human3.6M: absolute errors are not comparable with the "
-        "papers'; the Kendall τ compares the orderings of reproduced and reported cells.",
+        f"Scale{'s' if len(scales) > 1 else ''}: {', '.join(f'**{s}**' for s in scales) or 'none'}. The "
+        "stand-in data is not Human3.6M: absolute errors are not comparable with the papers'; the Kendall τ "
+        "compares the orderings of reproduced and reported cells, and the resolved pairs say how many of "
+        "the paper's orderings the seeds can tell apart from noise (the pairs of cells the paper separates "
+        "by ≥ 1 mm or ≥ 2 % whose reproduced difference exceeds 2 standard errors; cells that did not "
+        "learn, or have fewer than 2 seeds, are left out).",
+        "",
+        f"**Resolved pairs overall**: {stats_text(overall)}.",
         "",
     ]
-    by_paper: dict[str, list[tuple[Table, Protocol]]] = {}
-    for table, protocol in entries:
-        by_paper.setdefault(protocol.name.split(".")[0], []).append((table, protocol))
-    for paper, items in by_paper.items():
-        lines += [f"## {paper}", ""]
-        for table, protocol in items:
-            compared = (f" Compared with `{table.reported_ref}`: {table.tau_summary()}."
-                        if table.has_reported else " No reported numbers to compare with.")
-            differs = differences(protocol, scale)
-            lines.append(f"- [tables/{table.stem}.md](tables/{table.stem}.md): {md_escape(table.title)}."
-                         f"{md_escape(compared)} *Differs from the paper:* {md_escape(differs)}")
+    for paper, acc in per_paper.items():
+        lines += [f"## {paper}", "", f"Resolved pairs, {paper}: {stats_text(acc)}.", ""]
+        for s in summaries:
+            if (s.get("paper") or paper_of(s["name"])) != paper:
+                continue
+            lines.append(_table_line(s))
             for suffix in PLOT_KINDS:
-                png = results_dir / "plots" / f"{table.stem}{suffix}"
+                png = results_dir / "plots" / f"{s['stem']}{suffix}"
                 if png.exists():
-                    lines.append(f"  - [plots/{png.name}](plots/{png.name}): {_plot_line(protocol, suffix)}")
+                    lines.append(f"  - [plots/{png.name}](plots/{png.name}): {_plot_line(s, suffix)}")
         lines.append("")
     path = results_dir / "README.md"
     write_text_atomic(path, "\n".join(lines))

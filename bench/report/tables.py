@@ -2,7 +2,8 @@
 
 A :class:`Table` has the layout of its protocol: one row per combination of the layout's row keys, and
 for each combination of the column keys (a column group) and each metric one :class:`TableCell`:
-reproduced values over seeds, the paper's number and Δ = reproduced − reported. :meth:`Table.to_frame`
+reproduced values over seeds (mean ± standard error), the paper's number, Δ = reproduced − reported,
+the reference floors of its records and its marks (:mod:`bench.report.stats`). :meth:`Table.to_frame`
 gives the same entries as a pandas DataFrame, one row per (table row, column group, metric), which the
 renderers (:mod:`bench.report.render`) print from. :mod:`bench.report.builder` builds tables from run
 records; formatting of keys and metrics (``fmt_*``) is shared by the renderers and the plots.
@@ -13,6 +14,8 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from bench.report.stats import FULL_SCALE_ONLY, MARKS, total
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,6 +84,14 @@ class TableCell:
     reported: float | None = None
     reported_label: str = ""
     reported_missing: str = ""
+    #: reference kind (``mean_pose``, ``zero_pose``) -> {record id: its value} for the records that have one
+    references: dict = field(default_factory=dict)
+    converged: list = field(default_factory=list)  # convergence.converged of each record (None: not judged)
+    full_scale_only: bool = False  # planned at full scale only: the table's scale leaves the cell out
+    #: no cell of the protocol at this place (a sparse layout: another row's value crossed with this
+    #: column's) and no record: printed blank, not "—"
+    not_planned: bool = False
+    did_not_learn: bool = False  # set by the builder (bench.report.stats.did_not_learn)
 
     @property
     def n(self) -> int:
@@ -94,6 +105,29 @@ class TableCell:
     def std(self) -> float | None:
         """Sample standard deviation over seeds (None with fewer than two)."""
         return statistics.stdev(self.values) if len(self.values) >= 2 else None
+
+    @property
+    def se(self) -> float | None:
+        """Standard error of the mean over seeds, sample std / sqrt(n) (None with fewer than two)."""
+        std = self.std
+        return None if std is None else std / math.sqrt(self.n)
+
+    def reference(self, kind: str) -> float | None:
+        """Mean over the cell's records of their ``kind`` reference (None: no record has one)."""
+        vals = list((self.references.get(kind) or {}).values())
+        return statistics.fmean(vals) if vals else None
+
+    @property
+    def not_converged(self) -> bool:
+        return any(c is False for c in self.converged)
+
+    @property
+    def marks(self) -> list[str]:
+        """The cell's marks, in legend order: did_not_learn, not_converged, full_scale_only (and
+        not_planned: a blank place of a sparse layout)."""
+        return [m for m, on in (("did_not_learn", self.did_not_learn), ("not_converged", self.not_converged),
+                                ("full_scale_only", self.full_scale_only), ("not_planned", self.not_planned))
+                if on]
 
     @property
     def delta(self) -> float | None:
@@ -119,7 +153,10 @@ class Table:
     rows: list[tuple]
     column_groups: list[tuple]
     cells: dict = field(default_factory=dict)  # (row, columns, metric) -> TableCell
-    tau: dict = field(default_factory=dict)  # metric -> Tau
+    tau: dict = field(default_factory=dict)  # metric -> Tau (cells that did not learn excluded)
+    pairs: dict = field(default_factory=dict)  # metric -> bench.report.stats.PairStats
+    #: reference kind -> {(columns, metric): mean over the column's records}; only kinds some record has
+    references: dict = field(default_factory=dict)
     footnotes: list[str] = field(default_factory=list)
     n_records: int = 0
     expected_seeds: int = 1
@@ -130,6 +167,7 @@ class Table:
     sources: list[str] = field(default_factory=list)
     description: str = ""
     plot: dict = field(default_factory=dict)
+    differs: str = ""  # how the protocol's runs differ from the paper, in one line (results/README.md)
 
     @property
     def has_reported(self) -> bool:
@@ -168,14 +206,29 @@ class Table:
             return "no reported table"
         return "; ".join(f"{self.label(m)}: {t.text()}" for m, t in self.tau.items()) or "n/a"
 
+    def pairs_summary(self) -> str:
+        """Resolved pairs per metric in one line ("" without a reported table or pair statistics); a metric
+        without any cell that has both a paper value and a reproduced one is left out."""
+        if not self.has_reported or not self.pairs:
+            return ""
+        parts = [f"{self.label(m)}: {p.text()}" for m, p in self.pairs.items() if p.cells or p.excluded]
+        if not parts:
+            return "Resolved pairs: no cell has both a paper value and a reproduced one."
+        return "Resolved pairs, " + " · ".join(parts) + "."
+
+    def pairs_total(self) -> dict:
+        return total(self.pairs.values())
+
     def to_frame(self) -> pd.DataFrame:
         """One row per (table row, column group, metric), in table order (rows, then column groups, then
         metrics): the row and column key values (columns named by the dotted keys; object dtype, as the
         records give them: a list-valued key is a tuple, a key the config lacks is None), ``metric``,
-        ``n``, ``mean`` and ``std`` (NaN when there is none), ``values``, ``seeds`` and ``record_ids`` (lists,
+        ``n``, ``mean``, ``std`` and ``se`` (standard error, std / sqrt(n); NaN when there is none), ``values``, ``seeds`` and ``record_ids`` (lists,
         one entry per run), ``reported`` (the paper's number as transcribed, int or float; None when the
         paper has none or no reported cell matches), ``delta`` (NaN without both numbers),
-        ``reported_label`` and ``reported_missing`` (why the paper has no number; "" otherwise)."""
+        ``reported_label`` and ``reported_missing`` (why the paper has no number; "" otherwise), ``marks``
+        (the cell's marks joined by ";": did_not_learn, not_converged, full_scale_only, not_planned), ``mean_pose`` and
+        ``zero_pose`` (the cell's records' reference errors, NaN without)."""
         import pandas as pd  # here, not at the top: `bench train` imports this module for METRIC_NAMES
 
         entries = [(row, cols, m) for row in self.rows for cols, m in self.groups()]
@@ -194,6 +247,7 @@ class Table:
             "n": pd.Series([c.n for c in cells], dtype="int64"),
             "mean": pd.Series([num(c.mean) for c in cells], dtype="float64"),
             "std": pd.Series([num(c.std) for c in cells], dtype="float64"),
+            "se": pd.Series([num(c.se) for c in cells], dtype="float64"),
             "values": pd.Series([list(c.values) for c in cells], dtype=object),
             "seeds": pd.Series([list(c.seeds) for c in cells], dtype=object),
             "record_ids": pd.Series([list(c.record_ids) for c in cells], dtype=object),
@@ -201,6 +255,9 @@ class Table:
             "delta": pd.Series([num(c.delta) for c in cells], dtype="float64"),
             "reported_label": pd.Series([c.reported_label for c in cells], dtype=object),
             "reported_missing": pd.Series([c.reported_missing for c in cells], dtype=object),
+            "marks": pd.Series([";".join(c.marks) for c in cells], dtype=object),
+            "mean_pose": pd.Series([num(c.reference("mean_pose")) for c in cells], dtype="float64"),
+            "zero_pose": pd.Series([num(c.reference("zero_pose")) for c in cells], dtype="float64"),
         })
 
 
@@ -251,14 +308,20 @@ def fmt_metric(metric: str, v: float | None, signed: bool = False) -> str:
     return f"{sign}{v:.1f}"
 
 
-def fmt_reproduced(metric: str, mean: float | None, std: float | None, n: int, expected_n: int) -> str:
-    """Reproduced mean ± sample std over seeds ("—" without runs); no spread for record-level metrics
-    that are the same for every seed (parameter counts); (n=k) when the seed count is not the expected one."""
+def fmt_reproduced(metric: str, mean: float | None, se: float | None, n: int, marks: str | list = "") -> str:
+    """Reproduced mean ± standard error over seeds and the seed count, "(n=k)"; one seed: the mean and
+    "(n=1)", no ±. Record-level metrics that are the same for every seed (parameter counts) print the
+    value alone. Then the cell's marks (``†`` did not learn, ``‡`` not converged). Without runs: "—", or
+    "full scale only" for a cell the table's scale leaves out, "" where the protocol has no cell."""
+    marks = [m for m in (marks.split(";") if isinstance(marks, str) else marks) if m]
     if is_missing(mean):
-        return DASH
+        if "full_scale_only" in marks:
+            return FULL_SCALE_ONLY
+        return "" if "not_planned" in marks else DASH
     text = fmt_metric(metric, mean)
-    if not is_missing(std) and not (metric in RECORD_LEVEL and std == 0):
-        text += f" ± {fmt_metric(metric, std)}"
-    if n != expected_n:
+    if not (metric in RECORD_LEVEL and (is_missing(se) or se == 0)):
+        if not is_missing(se):
+            text += f" ± {fmt_metric(metric, se)}"
         text += f" (n={n})"
-    return text
+    symbols = "".join(MARKS[m] for m in marks if m in MARKS)
+    return f"{text} {symbols}" if symbols else text

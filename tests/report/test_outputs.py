@@ -1,4 +1,5 @@
-"""Which files a table gets (bench.report.outputs): the table in each format, then the scatter or the
+"""Which files a table gets (bench.report.outputs): the table in each format and its statistics sidecar,
+then the scatter or the
 per-cell plot, the training curves when the records have them, the heat map when the layout asks."""
 import pytest
 
@@ -34,8 +35,8 @@ def drawn(monkeypatch):
 def test_per_cell_plot_and_curves(tmp_path, drawn):
     recs = [{"id": "a", "curve": [{"epoch": 0}]}]
     paths = write_outputs(table(), recs, None, tmp_path / "t", tmp_path / "p", ("md", "csv"))
-    assert [p.name for p in paths] == ["toy.p.smoke.md", "toy.p.smoke.csv", "toy.p.smoke.png",
-                                       "toy.p.smoke.curves.png"]
+    assert [p.name for p in paths] == ["toy.p.smoke.md", "toy.p.smoke.csv", "toy.p.smoke.stats.json",
+                                       "toy.p.smoke.png", "toy.p.smoke.curves.png"]
     assert [c[0] for c in drawn] == ["plot_protocol", "plot_curves"]
 
 
@@ -51,6 +52,7 @@ def test_heatmap_with_its_training_key(tmp_path, drawn):
 
 
 def test_no_plots_without_a_plots_folder_or_records(tmp_path, drawn):
-    assert [p.name for p in write_outputs(table(), [{"id": "a"}], None, tmp_path, None)] == ["toy.p.smoke.md"]
-    assert [p.name for p in write_outputs(table(), [], None, tmp_path, tmp_path / "p")] == ["toy.p.smoke.md"]
+    files = ["toy.p.smoke.md", "toy.p.smoke.stats.json"]
+    assert [p.name for p in write_outputs(table(), [{"id": "a"}], None, tmp_path, None)] == files
+    assert [p.name for p in write_outputs(table(), [], None, tmp_path, tmp_path / "p")] == files
     assert drawn == []

@@ -110,3 +110,18 @@ def test_scatter_plots_reproduced_points_and_every_reported_point(tmp_path):
     assert w > 1200 and h > 600
     # Without reported points there is one panel: a narrower figure.
     assert 800 < png_size(plot_scatter(table, None, tmp_path / "bare.png"))[0] < w
+
+
+def test_curves_against_optimizer_steps_fall_back_to_epochs(tmp_path):
+    from bench.report.plots import _curve_axis
+
+    _, recs, _ = noise_inputs()
+    assert _curve_axis(recs) == "epoch"  # records written before curve rows had steps
+    for r in recs:
+        for p in r["curve"]:
+            p["step"] = 250 * (p["epoch"] + 1)
+    assert _curve_axis(recs) == "step"
+    recs[0]["curve"][0]["val_mpjpe"] = None  # a row without validation: still on the step axis
+    png_size(plot_curves(recs, tmp_path / "steps.png"))
+    del recs[1]["curve"][2]["step"]  # one old row among them: the whole figure falls back to epochs
+    assert _curve_axis(recs) == "epoch"

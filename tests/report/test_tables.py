@@ -1,4 +1,5 @@
-"""Tables from synthetic run records: mean ± std, Δ, Kendall τ, missing cells, variants, renderers."""
+"""Tables from synthetic run records: mean ± standard error, Δ, Kendall τ, missing cells, variants,
+reference rows, renderers."""
 import csv
 import io
 
@@ -66,12 +67,13 @@ def test_mean_std_delta_and_tau_agree():
     assert table.rows == [(27,), (81,), (243,)]
     c = table.cell((27,), (), "mpjpe")
     assert c.n == 3 and c.mean == pytest.approx(60.0) and c.std == pytest.approx(1.0)
+    assert c.se == pytest.approx(1.0 / 3 ** 0.5)
     assert c.reported == 40.0 and c.delta == pytest.approx(20.0)
     assert c.seeds == [0, 1, 2]
     assert table.tau["mpjpe"].tau == pytest.approx(1.0) and table.tau["mpjpe"].n == 3
     assert table.tau["params"].tau == pytest.approx(1.0)  # raw counts: 1M < 2M < 3M vs 8.56M < ...
     md = render_markdown(table)
-    assert "60.0 ± 1.0" in md and "| 40.0 |" in md and "+20.0" in md
+    assert "60.0 ± 0.6 (n=3)" in md and "| 40.0 |" in md and "+20.0" in md
     assert "τ = +1.00 (n = 3)" in md
     assert "VP3D (27f)" in md  # the paper's row label
     assert "Frames" in md and "MPJPE (P1, mm)" in md
@@ -129,9 +131,9 @@ def test_rows_follow_grid_order_and_other_scales_are_ignored():
 def test_seed_count_differing_from_protocol_is_shown():
     recs = rf_records([60.0, 55.0, 50.0], spread=(0.0, 2.0))
     table = build_table(rf_protocol(seeds=3), recs, rf_reported(), "quick")
-    assert "61.0 ± 1.4 (n=2)" in render_markdown(table)
+    assert "61.0 ± 1.0 (n=2)" in render_markdown(table)  # SE = std / sqrt(2) = sqrt(2) / sqrt(2)
     single = build_table(rf_protocol(seeds=1), rf_records([60, 55, 50], spread=(0.0,)), rf_reported(), "quick")
-    assert "| 60.0 |" in render_markdown(single)
+    assert "| 60.0 (n=1) |" in render_markdown(single)  # one seed: no ±, n shown
 
 
 def test_footnotes_list_every_difference():
@@ -204,13 +206,14 @@ def test_latex_and_csv_contain_the_numbers():
     table = build_table(rf_protocol(), rf_records([60.0, 55.0, 50.0]), rf_reported(), "quick")
     tex = render_latex(table)
     for token in (r"\toprule", r"\midrule", r"\bottomrule", r"\multicolumn{3}{c}{MPJPE (P1, mm)}",
-                  r"60.0 $\pm$ 1.0", "40.0", "+20.0", r"$\Delta$", r"\cmidrule(lr){3-5}"):
+                  r"60.0 $\pm$ 0.6 (n=3)", "40.0", "+20.0", r"$\Delta$", r"\cmidrule(lr){3-5}"):
         assert token in tex, token
     assert "toy.rf" in tex
     rows = list(csv.DictReader(io.StringIO(render_csv(table))))
     assert len(rows) == 3 * 2  # rows x metrics
     r = [r for r in rows if r[RF] == "243" and r["metric"] == "mpjpe"][0]
     assert float(r["mean"]) == pytest.approx(50.0) and float(r["std"]) == pytest.approx(1.0)
+    assert float(r["se"]) == pytest.approx(1.0 / 3 ** 0.5) and r["n"] == "3" and r["marks"] == ""
     assert r["values"] == "49.0;50.0;51.0" and r["seeds"] == "0;1;2"
     assert float(r["reported"]) == 36.0 and float(r["delta"]) == pytest.approx(14.0)
 
@@ -233,8 +236,9 @@ def test_write_table_and_index(tmp_path):
     proto = rf_protocol()
     paths = write_table_files(build_table(proto, rf_records([60.0, 55.0, 50.0]), rf_reported(), "quick"), tmp_path,
                               formats=("md", "latex", "csv"))
-    assert [p.name for p in paths] == ["toy.rf.quick.md", "toy.rf.quick.tex", "toy.rf.quick.csv"]
-    assert "60.0 ± 1.0" in paths[0].read_text()
+    assert [p.name for p in paths] == ["toy.rf.quick.md", "toy.rf.quick.tex", "toy.rf.quick.csv",
+                                       "toy.rf.quick.stats.json"]
+    assert "60.0 ± 0.6 (n=3)" in paths[0].read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
     table = build_table(proto, rf_records([60.0, 55.0, 50.0]), rf_reported(), "quick")
     assert isinstance(table, Table)
@@ -264,3 +268,26 @@ def test_not_reported_value_is_marked_not_invented():
     line = [ln for ln in render_markdown(table).splitlines() if ln.startswith("| 81 |")][0]
     assert "n.r." in line
     assert table.tau["mpjpe"].n == 2
+
+
+def test_reference_rows_use_each_columns_own_records():
+    """The floor rows: per column the mean over its records' references (det and gt differ here; a record
+    without one does not count); a column of a metric no record has a reference for stays empty."""
+    proto = Protocol(name="toy.ref", title="Toy reference rows", base={"model": {"name": "videopose3d"}},
+                     grid={RF: [27, 81], "data.source": ["det", "gt"]},
+                     layout={"rows": [RF], "columns": ["data.source"], "metrics": ["params", "mpjpe"]})
+    recs = []
+    for rf in (27, 81):
+        for src, ref in (("det", 100.0), ("gt", 80.0)):
+            rec = make_record({RF: rf, "data.source": src}, 0, {"": {"mpjpe": 50.0}}, protocol="toy.ref",
+                              params=1000)
+            rec["reference"] = {"mean_pose": {"mpjpe": ref + (rf == 81)}, "zero_pose": {"mpjpe": 2 * ref}}
+            recs.append(rec)
+    del recs[-1]["reference"]  # (81, gt): an older record
+    table = build_table(proto, recs, None, "quick")
+    assert table.references["mean_pose"] == {(("det",), "mpjpe"): pytest.approx(100.5),
+                                             (("gt",), "mpjpe"): pytest.approx(80.0)}
+    assert table.cell((27,), ("gt",), "mpjpe").reference("zero_pose") == 160.0
+    lines = render_markdown(table).splitlines()
+    assert "| training mean pose |  | 100.5 |  | 80.0 |" in lines  # params columns: no reference
+    assert "| zero pose |  | 200.0 |  | 160.0 |" in lines
