@@ -25,7 +25,9 @@ Fields (every key is checked; a typo is an error naming the file and the key):
                         scale's ``grid`` keeps a subset of a grid key's values at that scale, its
                         ``only`` (a list of selectors: mappings of dotted key -> value) keeps the cells
                         that match one selector (the others show "full scale only" in its table).
-                        ``full`` = every cell at quick's recipe (``scales.full`` overrides it), 3 seeds
+                        A scale's ``per_model`` (model name -> dotted keys) applies to the cells of
+                        that model only (a protocol comparing models trains each at its own width,
+                        batch and step budget). ``full`` = every cell at quick's recipe (``scales.full`` overrides it), 3 seeds
                         unless it says otherwise; ``paper`` = the paper's own recipe
 ``footnotes``           ways this protocol always differs from the paper
 """
@@ -47,7 +49,7 @@ SCALES = ("smoke", "quick", "full", "paper")
 _TOP_KEYS = {"title", "description", "paper", "table", "also_reported", "base", "grid", "cells", "extra_cells",
              "eval_variants", "seeds", "layout", "scales", "footnotes"}
 _LAYOUT_KEYS = {"rows", "columns", "metrics", "labels", "plot", "actions"}
-_SCALE_META_KEYS = ("seeds", "grid", "only")  # scale keys that are not config overrides
+_SCALE_META_KEYS = ("seeds", "grid", "only", "per_model")  # scale keys that are not config overrides
 #: Seeds of the full scale when neither scales.full nor scales.quick names them (issue 19: >= 3 per cell).
 FULL_SEEDS = 3
 
@@ -93,7 +95,7 @@ class Protocol:
         explicit = self.cells or [{}]
         cells = [{**c, **g} for c in explicit for g in product] + [dict(c) for c in self.extra_cells]
         only = settings.get("only")
-        if only:
+        if only is not None:
             cells = [c for c in cells if any(cell_matches(c, sel) for sel in only)]
         return cells
 
@@ -134,7 +136,9 @@ CELL_LABEL = "label"
 
 def cell_matches(cell: dict[str, Any], selector: dict[str, Any]) -> bool:
     """A cell matches a scale's ``only`` selector when every key of the selector has that value in the cell
-    (a key the cell does not set never matches)."""
+    (a key the cell does not set never matches); the empty selector ``{}`` is the base cell (no overrides)."""
+    if not selector:
+        return not config_part(cell)
     return all(k in cell and cell[k] == v for k, v in selector.items())
 
 
@@ -250,14 +254,21 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
                 raise ConfigError(f"{where}: scales.{s}.grid.{k} must be a non-empty subset of grid.{k}")
         only = ov.get("only")
         if only is not None:
-            if not (isinstance(only, list) and only and all(isinstance(x, dict) and x for x in only)):
-                raise ConfigError(f"{where}: scales.{s}.only must be a non-empty list of cell selectors "
-                                  f"(mappings of dotted key -> value)")
+            if not (isinstance(only, list) and all(isinstance(x, dict) for x in only)):
+                raise ConfigError(f"{where}: scales.{s}.only must be a list of cell selectors (mappings of "
+                                  f"dotted key -> value; {{}} = the base cell; [] = no cell at this scale)")
             every = Protocol(name=name, title="", grid={k: v for k, v in grid.items() if isinstance(v, list)},
                              cells=cells, extra_cells=extra).cell_overrides()
             for i, sel in enumerate(only):
                 if not any(cell_matches(c, sel) for c in every):
                     raise ConfigError(f"{where}: scales.{s}.only[{i}] = {sel} matches no cell of the protocol")
+        per_model = ov.get("per_model") or {}
+        if not isinstance(per_model, dict) or not all(isinstance(v, dict) for v in per_model.values()):
+            raise ConfigError(f"{where}: scales.{s}.per_model must map model names to mappings of dotted keys")
+        for m, keys in per_model.items():
+            validate_partial(keys, f"{where}: scales.{s}.per_model.{m}")
+            if "model.name" in keys:
+                raise ConfigError(f"{where}: scales.{s}.per_model.{m} may not set model.name")
         scales[s] = ov
     footnotes = raw.get("footnotes") or []
     also = raw.get("also_reported") or []
