@@ -2,8 +2,9 @@
 # The main job. `./run_all.sh` installs what is missing, runs every protocol at quick scale on the
 # bundled stand-in data and writes tables, plots and an index. `./run_all.sh test` runs the tests.
 # Other scales: SCALE=smoke ./run_all.sh ; parallel processes: JOBS=2 ./run_all.sh ;
-# some protocols only: PROTOCOLS="dgnet.k ugcn.h36m" ./run_all.sh . Interrupted at any point, it
-# resumes: finished cells are kept and skipped.
+# some protocols only: PROTOCOLS="dgnet.k ugcn.h36m" ./run_all.sh ; results elsewhere than results/:
+# BENCH_RESULTS=/path ./run_all.sh (bench/paths.py). Interrupted at any point, it resumes: finished cells
+# are kept and skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -57,8 +58,9 @@ for p in "${protocols[@]}"; do
 done
 "$PY" -m bench.cli table all --scale "$SCALE" --format md --format csv --format latex
 end=$(date +%s)
+R=${BENCH_RESULTS:-results}  # the results root bench used (a relative one is taken against this folder)
 echo "[run_all] done in $((end - start)) s. Wrote:"
-echo "  overview: results/README.md (every table and plot, one line each)"
-echo "  tables: $(ls results/tables/*.md | tr '\n' ' ')"
-echo "  plots:  $(ls results/plots/*.png | tr '\n' ' ')"
-echo "  run records: $(find results/runs -name '*.json' | wc -l) in results/runs/ (TensorBoard curves: results/tb/)"
+echo "  overview: $R/README.md (every table and plot, one line each)"
+echo "  tables: $(ls "$R"/tables/*.md | tr '\n' ' ')"
+echo "  plots:  $(ls "$R"/plots/*.png | tr '\n' ' ')"
+echo "  run records: $(find "$R"/runs -name '*.json' | wc -l) in $R/runs/ (TensorBoard curves: $R/tb/)"

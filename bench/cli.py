@@ -9,8 +9,6 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.protocols import SCALES
 
-RESULTS = Path("results")
-
 
 def _print(msg: str) -> None:
     print(msg, flush=True)
@@ -73,12 +71,12 @@ def cmd_train(args) -> int:
     if distributed.under_torchrun():
         raise BenchError("started by torchrun: add --ddp to train one experiment over its processes")
     cfg = _experiment_from_args(args)
-    ckpt = args.checkpoint or str(RESULTS / "checkpoints" / f"{cfg['model']['name']}.pt")
+    ckpt = args.checkpoint or str(args.results / "checkpoints" / f"{cfg['model']['name']}.pt")
     device = "" if cfg["train"]["device"] == "cpu" else f", train.device={cfg['train']['device']}"
     _print(f"training {cfg['model']['name']} {cfg['model']['options']} on {cfg['data']['dataset']} "
            f"({cfg['data']['source']} 2D), {cfg['train']['epochs']} epochs, seed {cfg['seed']}{device}")
     rec = execute(cfg, runs_dir=args.runs_dir, progress=sys.stderr.isatty(), log=_print,
-                  tb_dir=str(RESULTS / "tb"), checkpoint=ckpt)
+                  tb_dir=str(args.results / "tb"), checkpoint=ckpt)
     _print(_format_metrics(rec["metrics"][""]))
     _print(f"record: {Path(args.runs_dir) / 'adhoc' / 'adhoc' / (rec['id'] + '.json')}; checkpoint: {ckpt}")
     return 0
@@ -139,7 +137,7 @@ def _train_ddp(args) -> int:
             argv += ["--set", item]
         # no --nproc: torchrun would take it for an abbreviation of its own --nproc-per-node (the
         # workers read the count from torchrun's environment)
-        argv += ["--runs-dir", args.runs_dir, "--ddp", "--backend", backend]
+        argv += ["--results", str(args.results), "--runs-dir", args.runs_dir, "--ddp", "--backend", backend]
         return distributed.launch(argv, nproc)
 
     import torch
@@ -148,7 +146,7 @@ def _train_ddp(args) -> int:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
     rank = distributed.world()[0]
     say = _print if rank == 0 else None
-    ckpt = args.checkpoint or str(RESULTS / "checkpoints" / f"{cfg['model']['name']}.pt")
+    ckpt = args.checkpoint or str(args.results / "checkpoints" / f"{cfg['model']['name']}.pt")
     distributed.init(backend)
     try:
         if say:
@@ -156,7 +154,7 @@ def _train_ddp(args) -> int:
                 f"({cfg['data']['source']} 2D), {cfg['train']['epochs']} epochs, seed {cfg['seed']}, "
                 f"{nproc} processes ({backend}, torch threads per process: {torch.get_num_threads()})")
         rec = run_experiment(cfg, runs_dir=args.runs_dir, progress=rank == 0 and sys.stderr.isatty(),
-                             log=say, tb_dir=str(RESULTS / "tb"), checkpoint=ckpt)
+                             log=say, tb_dir=str(args.results / "tb"), checkpoint=ckpt)
     finally:
         distributed.shutdown()
     if say:
@@ -175,7 +173,7 @@ def cmd_eval(args) -> int:
     from bench.config import parse_set, resolve
     from bench.errors import ConfigError
     from bench.engine.checkpoint import load_checkpoint
-    from bench.engine.evaluate import evaluate_sequences
+    from bench.engine.evaluate import evaluate_sequences, reference_levels
     from bench.engine.data import check_model_fits, get_dataset, split_sequences
 
     model, saved = load_checkpoint(args.checkpoint)
@@ -194,13 +192,17 @@ def cmd_eval(args) -> int:
         check_model_fits(model, ds)
     except ConfigError as e:
         raise ConfigError(f"{args.checkpoint}: {e}") from None
-    _, _, test = split_sequences(ds, cfg["data"])
+    train, _, test = split_sequences(ds, cfg["data"])
     m = evaluate_sequences(model, test, cfg, ds.keypoints_layout, ds.skeleton)
+    # the run record's reference levels: constant predictions on the same test frames
+    m["reference"] = reference_levels(train, test, cfg)
     if args.json:
         _print(json.dumps(m, indent=1))
     else:
         _print(f"{cfg['model']['name']} on {ds.name} ({ds.source} 2D, {m['frames']} frames): "
                + _format_metrics(m))
+        _print("reference: training mean pose " + _format_metrics(m["reference"]["mean_pose"])
+               + " | zero pose " + _format_metrics(m["reference"]["zero_pose"]))
     return 0
 
 
@@ -208,7 +210,9 @@ def cmd_ablate(args) -> int:
     from bench.sweep import run_sweep
 
     res = run_sweep(args.protocol, scale=args.scale, seeds=args.seeds, overrides=_sweep_overrides(args),
-                    jobs=args.jobs, runs_dir=Path(args.runs_dir), formats=tuple(args.format),
+                    jobs=args.jobs, runs_dir=Path(args.runs_dir), tables_dir=args.results / "tables",
+                    plots_dir=args.results / "plots", tb_dir=str(args.results / "tb"),
+                    formats=tuple(args.format),
                     log=_print, progress=sys.stderr.isatty(), launcher=args.launcher,
                     address=args.address, cpus_per_cell=args.cpus_per_cell)
     _print(f"[{args.protocol}] {res.ran} run(s) trained, {res.skipped} skipped, {res.seconds:.0f} s")
@@ -241,24 +245,26 @@ def cmd_table(args) -> int:
     names = list_protocols() if args.protocol == "all" else [args.protocol]
     overrides = _sweep_overrides(args)
     entries = []
+    tables_dir, plots_dir = args.results / "tables", args.results / "plots"
     for name in names:
         protocol = load_protocol(name)
         records = load_records(args.runs_dir, name, args.scale, skip_corrupt=_print)
         if not records and args.protocol == "all":
             continue
         jobs = plan(protocol, args.scale, overrides=overrides, runs_dir=Path(args.runs_dir))
-        table, outs = write_protocol_outputs(protocol, records, args.scale, jobs, Path("results/tables"),
-                                             None if args.no_plots else Path("results/plots"), tuple(args.format))
+        table, outs = write_protocol_outputs(protocol, records, args.scale, jobs, tables_dir,
+                                             None if args.no_plots else plots_dir, tuple(args.format))
         entries.append((table, protocol))
         for p in outs:
             _print(f"wrote {p}")
         if args.protocol != "all" and "md" in args.format:
-            _print(Path("results/tables", f"{table.stem}.md").read_text())
+            _print((tables_dir / f"{table.stem}.md").read_text())
     if args.protocol == "all":
         from bench.report.readme import write_results_readme
-        idx = write_index(Path("results/tables"), [t for t, _ in entries])
+        # every table on disk (its .stats.json), not only the protocols that have records now
+        idx = write_index(tables_dir)
         _print(f"wrote {idx}")
-        _print(f"wrote {write_results_readme(Path('results'), entries, args.scale)}")
+        _print(f"wrote {write_results_readme(args.results)}")
     return 0
 
 
@@ -347,6 +353,25 @@ def cmd_data(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+def _results_options(s: argparse.ArgumentParser) -> None:
+    """--results and --runs-dir of the commands that write results (train, ablate, table)."""
+    s.add_argument("--results", metavar="RESULTS",
+                   help="results root: run records, TensorBoard events, checkpoints, tables, plots (default: "
+                        "$BENCH_RESULTS, else the checkout's results/, else ./results; see bench/paths.py)")
+    s.add_argument("--runs-dir", help="run records (default RESULTS/runs)")
+
+
+def _resolve_results(args) -> None:
+    """The results root, resolved once (bench.paths.results_root: --results > $BENCH_RESULTS > the
+    checkout's results/ > ./results) and made absolute; --runs-dir defaults to its runs/."""
+    from bench.paths import results_root
+
+    if hasattr(args, "results"):
+        args.results = results_root(args.results)
+        if not args.runs_dir:
+            args.runs_dir = str(args.results / "runs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Reference harness for 2D->3D pose lifting.")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -363,8 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int)
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config field, e.g. model.options.receptive_field=27 or train.lr=5e-4")
-    s.add_argument("--checkpoint", help="where to save the weights (default results/checkpoints/MODEL.pt)")
-    s.add_argument("--runs-dir", default=str(RESULTS / "runs"))
+    s.add_argument("--checkpoint", help="where to save the weights (default RESULTS/checkpoints/MODEL.pt)")
+    _results_options(s)
     s.add_argument("--ddp", action="store_true",
                    help="train this one experiment data-parallel over several processes (torchrun; "
                         "sets train.processes, so the record is a separate one)")
@@ -402,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cpus-per-cell", type=int, metavar="N",
                    help="with --launcher ray: CPUs (= torch threads) per cell (default: cores // --jobs)")
     s.add_argument("--format", action="append", choices=["md", "latex", "csv"], default=None)
-    s.add_argument("--runs-dir", default=str(RESULTS / "runs"))
+    _results_options(s)
     s.set_defaults(fn=cmd_ablate)
 
     s = sub.add_parser("table", help="(re)write tables from run records")
@@ -412,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="the --set the sweep was given (the table takes that sweep's records)")
     s.add_argument("--format", action="append", choices=["md", "latex", "csv"], default=None)
-    s.add_argument("--runs-dir", default=str(RESULTS / "runs"))
+    _results_options(s)
     s.add_argument("--no-plots", action="store_true")
     s.set_defaults(fn=cmd_table)
 
@@ -469,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "format", "unset") is None:
         args.format = ["md"]
+    _resolve_results(args)
     try:
         return args.fn(args)
     except BenchError as e:

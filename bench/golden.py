@@ -15,9 +15,11 @@ import yaml
 
 from bench.config import resolve
 from bench.errors import ConfigError, DataError
+from bench.paths import reference_dir
 from bench.yamlio import load as load_yaml
 
-GOLDEN_DIR = Path(__file__).resolve().parent.parent / "results" / "golden"
+#: Committed golden entries (an input of the source tree, like protocols/: not moved by --results).
+GOLDEN_DIR = reference_dir("golden")
 _KEYS = {"model", "description", "experiment", "expected", "tolerance_mm"}
 FLOPS_RTOL = 0.01  # FLOPs per frame may move this much (relative) before the check fails
 

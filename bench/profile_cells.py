@@ -59,8 +59,12 @@ def _timing_metrics(timings: dict) -> dict:
 
 def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, scale: str = "adhoc",
                        cell: dict | None = None, shrinks: list[str] | None = None,
-                       runs_dir: str | os.PathLike = "results/runs", overrides: dict | None = None) -> dict:
-    """Profile the model of the resolved config ``cfg``; write and return its run record."""
+                       runs_dir: str | os.PathLike | None = None, overrides: dict | None = None) -> dict:
+    """Profile the model of the resolved config ``cfg``; write and return its run record (under
+    ``runs_dir``, default ``runs/`` of :func:`bench.paths.results_root`)."""
+    if runs_dir is None:
+        from bench.paths import results_root
+        runs_dir = results_root() / "runs"
     from bench.profiling import profile_model
 
     t0 = time.time()

@@ -1,6 +1,7 @@
 """Run records: one JSON file per finished experiment, written atomically.
 
-Layout: ``results/runs/<protocol or 'adhoc'>/<scale>/<experiment id>.json``. A record holds the
+Layout: ``runs/<protocol or 'adhoc'>/<scale>/<experiment id>.json`` under the results root
+(:func:`bench.paths.results_root`; ``results/`` of the checkout by default). A record holds the
 resolved config, metrics (per evaluation variant, overall and per action), the training curve, wall
 time, machine, library versions and git revision. A sweep that is started again skips every cell
 whose record exists.

@@ -17,9 +17,20 @@ from pathlib import Path
 
 from bench.config import experiment_id
 from bench.errors import DataError
-from bench.planning import RESULTS, Job, plan
+from bench.paths import results_root
+from bench.planning import Job, plan
 from bench.protocols import Protocol, load_protocol
 from bench.records import check_writable, load_records, read_record, write_json_atomic
+
+
+class _UnderRoot:
+    """Default of an output folder of :func:`run_sweep`: its place under the results root (None: none)."""
+
+    def __repr__(self) -> str:
+        return "<under bench.paths.results_root()>"
+
+
+UNDER_ROOT = _UnderRoot()
 
 
 @dataclass
@@ -89,13 +100,20 @@ def reuse_record(job: Job, protocol: str, scale: str, runs_dir: Path) -> bool:
 
 
 def run_sweep(name: str, scale: str = "quick", seeds: int | None = None, overrides: dict | None = None,
-              jobs: int = 1, runs_dir: Path = RESULTS / "runs", tables_dir: Path = RESULTS / "tables",
-              plots_dir: Path = RESULTS / "plots", tb_dir: str | None = str(RESULTS / "tb"),
+              jobs: int = 1, runs_dir: Path | None = None, tables_dir: Path | None = None,
+              plots_dir: Path | None = UNDER_ROOT, tb_dir: str | None = UNDER_ROOT,
               formats=("md",), log=print, progress: bool = True, launcher: str = "local",
               address: str | None = None, cpus_per_cell: int | None = None) -> SweepResult:
     """Run the missing cells of protocol ``name`` (with ``launcher``, see :mod:`bench.launchers`) and
-    write its table (and plot)."""
+    write its table (and plot). ``runs_dir``, ``tables_dir``, ``plots_dir`` and ``tb_dir`` default to
+    ``runs/``, ``tables/``, ``plots/`` and ``tb/`` of :func:`bench.paths.results_root`; ``plots_dir=None``
+    draws no plot, ``tb_dir=None`` writes no TensorBoard events."""
     from bench.launchers import Sweep, check_options, launch
+    root = results_root()
+    runs_dir = Path(runs_dir) if runs_dir is not None else root / "runs"
+    tables_dir = Path(tables_dir) if tables_dir is not None else root / "tables"
+    plots_dir = root / "plots" if plots_dir is UNDER_ROOT else plots_dir
+    tb_dir = str(root / "tb") if tb_dir is UNDER_ROOT else tb_dir
     check_options(launcher, jobs, address, cpus_per_cell)
     protocol = load_protocol(name)
     all_jobs = plan(protocol, scale, seeds, overrides, Path(runs_dir))

@@ -5,12 +5,20 @@ sequences of a skeleton swinging its limbs; 2D by the real distorted projection.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from bench.camera import h36m_cameras
 from bench.data.npz import save_npz_atomic
 from bench.skeleton import H36M_17
+
+# Tests write results under their working directory (most chdir to tmp_path first), never into the
+# checkout's results/ (the default root, bench/paths.py): a relative BENCH_RESULTS is taken against the
+# working directory when a command resolves it. Set here, before any test module is imported, so
+# environments that test modules copy at import time (subprocess tests) carry it too.
+os.environ["BENCH_RESULTS"] = "results"
 
 SUBJECTS = ["S1", "S5", "S6", "S7", "S8", "S9", "S11"]
 

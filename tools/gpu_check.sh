@@ -25,18 +25,19 @@ step "GPU tests"
 timeout "${TEST_TIMEOUT:-300}" "$PY" -m pytest -m gpu -s -q -p no:cacheprovider tests/engine/test_gpu.py \
   --durations=10 --junitxml="$OUT/gpu_tests.xml" 2>&1 | tee "$OUT/gpu_tests.log" || status=1
 
-# The sweeps run in a scratch folder: results/ paths are relative to the working directory, so the
-# committed CPU tables and plots of this checkout are left as they are.
+# The sweeps write under a scratch results root (--results), so the committed CPU tables and plots of
+# this checkout are left as they are. Their tables are <protocol>.<scale>.set-<hash>.md (the --set is in
+# the name).
 WORK=$(mktemp -d)
 step "latency of every model on this GPU (models.latency, profile.device=cuda)"
 (cd "$WORK" && timeout "${LATENCY_TIMEOUT:-150}" "$PY" -m bench.cli ablate models.latency --scale quick \
-  --set profile.device=cuda --format md) 2>&1 | tee "$OUT/latency.log" || status=1
-cp "$WORK/results/tables/models.latency.md" "$OUT/models.latency.gpu.md" 2>/dev/null || status=1
+  --set profile.device=cuda --format md --results "$WORK/results") 2>&1 | tee "$OUT/latency.log" || status=1
+cp "$WORK"/results/tables/models.latency.quick.*.md "$OUT/models.latency.gpu.md" 2>/dev/null || status=1
 
 step "a training sweep on the GPU (dgnet.k, smoke, train.device=cuda)"
 (cd "$WORK" && timeout "${SWEEP_TIMEOUT:-150}" "$PY" -m bench.cli ablate dgnet.k --scale smoke \
-  --set train.device=cuda --format md) 2>&1 | tee "$OUT/sweep.log" || status=1
-cp "$WORK/results/tables/dgnet.k.md" "$OUT/dgnet.k.gpu.md" 2>/dev/null || status=1
+  --set train.device=cuda --format md --results "$WORK/results") 2>&1 | tee "$OUT/sweep.log" || status=1
+cp "$WORK"/results/tables/dgnet.k.smoke.*.md "$OUT/dgnet.k.gpu.md" 2>/dev/null || status=1
 tar czf "$OUT/gpu_runs.tgz" -C "$WORK/results" runs 2>/dev/null
 step "done, status $status"
 exit $status
