@@ -36,7 +36,30 @@ def test_full_entry_overrides_quick():
     assert p.scale_config("full") == {"train.epochs": 9} and p.scale_seeds("full") == 5
 
 
-@pytest.mark.parametrize("only, msg", [([{RF: 9}], "only[0]"), ([], "non-empty list"), ("x", "non-empty list")])
+@pytest.mark.parametrize("only, msg", [([{RF: 9}], "only[0]"), ("x", "list of cell selectors")])
 def test_bad_only_is_one_line(only, msg):
     with pytest.raises(ConfigError, match=re.escape(msg)):
         parse_protocol(raw(only=only), "x.y", "x.yaml")
+
+
+def test_per_model_recipe_applies_to_its_model_only(tmp_path):
+    from bench.planning import plan
+
+    r = raw(per_model={"martinez": {"train.batch_size": 32, "model.options.linear_size": 64}})
+    r["scales"]["quick"]["model.options.channels"] = 16
+    jobs = plan(parse_protocol(r, "x.y", "x.yaml"), "quick", runs_dir=tmp_path)
+    by_model = {j.cfg["model"]["name"]: j.cfg for j in jobs}
+    assert by_model["martinez"]["train"]["batch_size"] == 32
+    assert by_model["martinez"]["model"]["options"]["linear_size"] == 64
+    assert by_model["videopose3d"]["train"]["batch_size"] == 1024  # the default, untouched
+    assert by_model["videopose3d"]["model"]["options"]["channels"] == 16
+
+
+@pytest.mark.parametrize("per_model, msg", [({"nosuch": {"train.steps": 5}}, "nosuch"),
+                                            ({"martinez": {"model.options.channels": 5}}, "has no option"),
+                                            ({"martinez": {"train.stepz": 5}}, "train.steps")])
+def test_bad_per_model_is_one_line(tmp_path, per_model, msg):
+    from bench.planning import plan
+
+    with pytest.raises(ConfigError, match=re.escape(msg)):
+        plan(parse_protocol(raw(per_model=per_model), "x.y", "x.yaml"), "quick", runs_dir=tmp_path)

@@ -32,8 +32,9 @@ def test_plan_resolves_every_cell_and_records_shrinks(tmp_path):
     assert len(jobs) == 9 and len({j.id for j in jobs}) == 9
     rfs = sorted({j.cfg["model"]["options"]["receptive_field"] for j in jobs})
     assert rfs == [27, 81, 243]
-    assert any("model.options.channels 1024 -> 64 (quick)" == s for s in jobs[0].shrinks)
-    assert all(j.cfg["train"]["epochs"] == 6 for j in jobs)
+    assert any("model.options.channels 1024 -> 128 (quick)" == s for s in jobs[0].shrinks)
+    assert any("train.steps None -> 2000 (quick)" == s for s in jobs[0].shrinks)
+    assert all(j.cfg["train"]["steps"] == 2000 and j.cfg["data"]["validation_fraction"] == 0.1 for j in jobs)
 
 
 def test_plan_rejects_invalid_values_before_running(tmp_path):
@@ -44,10 +45,15 @@ def test_plan_rejects_invalid_values_before_running(tmp_path):
 
 
 def test_noise_protocol_shrinks_each_model_with_its_own_option(tmp_path):
-    jobs = plan(load_protocol("attention_tcn.noise"), "quick", runs_dir=tmp_path)
-    by_model = {j.cfg["model"]["name"]: j.cfg["model"]["options"] for j in jobs}
-    assert by_model["martinez"]["linear_size"] == 256 and by_model["videopose3d"]["channels"] == 32
-    assert by_model["hossain"]["hidden_size"] == 256 and by_model["attention_tcn"]["channels"] == 32
+    jobs = plan(load_protocol("dgnet.noise"), "quick", runs_dir=tmp_path)
+    by_model = {j.cfg["model"]["name"]: j.cfg for j in jobs}
+    assert by_model["martinez"]["model"]["options"]["linear_size"] == 1024  # paper width: cheap enough
+    assert by_model["hossain"]["model"]["options"]["hidden_size"] == 256
+    assert by_model["dgnet"]["model"]["options"]["channels"] == 32
+    # per_model: each model its own batch and step budget
+    assert by_model["dgnet"]["train"]["batch_size"] == 64 and by_model["dgnet"]["train"]["steps"] == 1500
+    assert by_model["martinez"]["train"]["batch_size"] == 256 and by_model["martinez"]["train"]["steps"] == 2000
+    assert by_model["dgnet"]["eval"]["window_step"] == 4
 
 
 def _sweep_cmd(runs):

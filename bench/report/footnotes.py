@@ -160,7 +160,11 @@ def table_footnotes(protocol: Protocol, records: list[dict], reported: ReportedT
                cells_by_loc: dict, used_reported: set) -> list[str]:
     notes: list[str] = []
     scale = table.scale
-    if not records:
+    if not records and scale != "full" and protocol.scale_settings(scale).get("only") == []:
+        notes.append(f"Scale '{scale}' runs no cell of this protocol (it covers each paper's headline contrasts "
+                     f"within its time budget): every cell is full scale only. Run "
+                     f"`bench ablate {protocol.name} --scale full` (3 seeds per cell, resumable, --jobs N).")
+    elif not records:
         notes.append(f"No run records at scale '{scale}': every reproduced cell is {DASH}. "
                      f"Run `bench ablate {protocol.name} --scale {scale}`.")
     shrinks: list[str] = []
