@@ -119,7 +119,12 @@ class TableCell:
 
     @property
     def not_converged(self) -> bool:
-        return any(c is False for c in self.converged)
+        """A seed's training had not converged; only the metrics training moves carry the mark (a parameter
+        or FLOP count is the same converged or not)."""
+        from bench.report.stats import HIGHER_IS_BETTER, LOWER_IS_BETTER
+
+        trained = self.metric in LOWER_IS_BETTER + HIGHER_IS_BETTER or self.metric.startswith("mpjpe")
+        return trained and any(c is False for c in self.converged)
 
     @property
     def marks(self) -> list[str]:
