@@ -1,12 +1,14 @@
-"""Motion loss (bench/losses.py, UGCN Eq. 3-4): encodings on hand-computed trajectories, the pendulum toy
-of the paper's Fig. 1, the normalisation, operator combinations and the derivative-loss special case."""
+"""Motion loss (bench/losses.py, UGCN Eq. 3-6): encodings on hand-computed trajectories, the pendulum toy
+of the paper's Fig. 1, the normalisation, operator combinations, the derivative-loss special case, the
+balanced reading (temporal_mean_length with an MPJPE L_p) and loss_terms."""
 import math
 
 import pytest
 import torch
 
 from bench.errors import ConfigError
-from bench.losses import derivative_loss, motion_encoding, motion_loss, parse_operators
+from bench.losses import (derivative_loss, loss_terms, motion_encoding, motion_loss, parse_operators,
+                          pose_scale, position_loss)
 
 
 def circle(frames: int, omega: float, radius: float = 1.0) -> torch.Tensor:
@@ -184,3 +186,88 @@ def test_bad_shapes_and_intervals():
     with pytest.raises(ValueError, match="empty interval set"):
         motion_loss(x, x, [])
     assert parse_operators("Subtraction + cross") == ["subtraction", "cross"]
+
+
+# ---------------------------------------------------------------- the balanced reading and loss_terms
+
+def two_joint_circle(frames=10, omega=0.3, radius=2.0):
+    """Root at 0 (root-relative) and one joint on a circle of ``radius``: (1, T, 2, 3)."""
+    return torch.cat([torch.zeros(1, frames, 1, 3, dtype=torch.float64), circle(frames, omega, radius)], 2)
+
+
+def balanced_cfg(intervals=(3,), operator="cross", weight=1.0, loss="mpjpe", normalize="temporal_mean_length"):
+    return {"loss": loss, "motion_loss": {"intervals": list(intervals), "operator": operator, "weight": weight,
+                                          "normalize": normalize, "distance": "l1"}}
+
+
+def test_balanced_reading_on_a_circle_by_hand():
+    """gt: root + a joint on a circle of radius r = 2; prediction: the same circle scaled by a = 2.
+    cross encodings along z: gt r^2 sin(w tau), prediction a^2 r^2 sin(w tau); their temporal-wise mean over
+    frames and joints (the root's is 0) is r^2 sin(w tau) / 2, so the normalised l1 error is 2 (a^2 - 1) on
+    the circle joint and 0 on the root, mean a^2 - 1 = 3; the pose scale sigma (mean joint distance from the
+    root) is r / 2 = 1; L_m = 3 * 1 = 3 (a length), L_p = MPJPE = (a - 1) r / 2 = 1, ratio a + 1 = 3."""
+    gt = two_joint_circle()
+    pred = two_joint_circle(radius=4.0)
+    assert pose_scale(gt).tolist() == pytest.approx([1.0])
+    assert motion_loss(pred, gt, [3], "cross", "temporal_mean").item() == pytest.approx(3.0)  # unit free
+    assert motion_loss(pred, gt, [3], "cross", "temporal_mean_length").item() == pytest.approx(3.0)
+    terms = loss_terms(pred, gt, balanced_cfg())
+    assert terms == pytest.approx({"position": 1.0, "motion": 3.0, "weighted_motion": 3.0, "ratio": 3.0})
+    # in other units (r = 2 km, or 2000 mm): L_m and L_p both scale by 1000, the ratio does not move
+    big = loss_terms(1000 * pred, 1000 * gt, balanced_cfg())
+    assert big == pytest.approx({"position": 1000.0, "motion": 3000.0, "weighted_motion": 3000.0, "ratio": 3.0})
+    # subtraction encodings are lengths already: not normalised, not scaled
+    assert motion_loss(pred, gt, [3], "subtraction", "temporal_mean_length").item() == pytest.approx(
+        motion_loss(pred, gt, [3], "subtraction", "none").item())
+
+
+def test_balanced_ratio_does_not_depend_on_the_unit_and_the_old_readings_do():
+    torch.manual_seed(6)
+    target = torch.randn(3, 24, 5, 3, dtype=torch.float64)
+    target[:, :, 0] = 0
+    pred = target + 0.1 * torch.randn_like(target)
+    for op in ("cross", "inner", "subtraction", "subtraction+inner+cross"):
+        cfg = balanced_cfg((2, 8), op)
+        metres, millimetres = loss_terms(pred, target, cfg), loss_terms(1000 * pred, 1000 * target, cfg)
+        assert millimetres["ratio"] == pytest.approx(metres["ratio"], rel=1e-9), op
+        assert millimetres["position"] == pytest.approx(1000 * metres["position"], rel=1e-9)
+    for loss, normalize, factor in (("mpjpe", "temporal_mean", 1e-3), ("mse", "temporal_mean", 1e-6),
+                                    ("mse", "temporal_mean_length", 1e-3)):
+        cfg = balanced_cfg((2, 8), "cross", loss=loss, normalize=normalize)
+        metres, millimetres = loss_terms(pred, target, cfg), loss_terms(1000 * pred, 1000 * target, cfg)
+        assert millimetres["ratio"] == pytest.approx(factor * metres["ratio"], rel=1e-9), (loss, normalize)
+
+
+def test_loss_terms_keys_weight_and_the_training_loss():
+    from bench.engine.train import make_loss_fn, training_loss
+
+    torch.manual_seed(7)
+    target = torch.randn(2, 16, 4, 3)
+    pred = target + 0.2 * torch.randn_like(target)
+    cfg = balanced_cfg((4, 8), "cross", weight=0.5)
+    terms = loss_terms(pred, target, cfg)
+    assert set(terms) == {"position", "motion", "weighted_motion", "ratio"}
+    assert all(isinstance(v, float) for v in terms.values())
+    assert terms["weighted_motion"] == pytest.approx(0.5 * terms["motion"])
+    assert terms["ratio"] == pytest.approx(terms["weighted_motion"] / terms["position"])
+    # the two terms are what the engine adds up
+    assert terms["position"] + terms["weighted_motion"] == pytest.approx(make_loss_fn(cfg)(pred, target).item(),
+                                                                         rel=1e-5)
+    for kind in ("mpjpe", "mse"):
+        assert position_loss(pred, target, kind).item() == training_loss(pred, target, kind).item()
+    none = loss_terms(pred, target, {"loss": "mse", "motion_loss": {"intervals": []}})
+    assert none["motion"] == none["weighted_motion"] == none["ratio"] == 0.0 and none["position"] > 0
+    assert loss_terms(target, target, cfg) == {"position": 0.0, "motion": 0.0, "weighted_motion": 0.0,
+                                               "ratio": 0.0}
+    assert loss_terms(pred, target, {"loss": "mpjpe"})["motion"] == 0.0  # no motion_loss section at all
+
+
+def test_balanced_reading_is_a_config_option_and_old_ids_stay():
+    from bench.config import experiment_id, resolve
+
+    base = {"model.name": "ugcn", "train.motion_loss.intervals": [12]}
+    cfg = resolve(base, {"train.motion_loss.normalize": "temporal_mean_length"})
+    assert cfg["train"]["motion_loss"]["normalize"] == "temporal_mean_length"
+    assert experiment_id(resolve(base), [{}]) != experiment_id(cfg, [{}])
+    with pytest.raises(ConfigError, match="temporal_mean_length"):
+        resolve(base, {"train.motion_loss.normalize": "balanced"})

@@ -112,6 +112,7 @@ bias, the network is VideoPose3D's 243 f model with Mish: 16,952,371 parameters,
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
 
 import torch
@@ -123,6 +124,21 @@ from bench.models.tcn_common import TemporalConvNet
 from bench.models.tcn_common import resolve_filter_widths as _resolve_widths
 from bench.models.options import choice, flag, int_option
 from bench.registry import register_model
+
+
+def reduction_option(channels: int, value) -> int:
+    """r of the kernel attention's squeeze layer (C -> r -> C): an integer >= 1, or ``'C/k'`` = channels / k
+    (k an integer >= 1 dividing channels). The relative form keeps the paper's bottleneck C/r at any width:
+    Table 2's r = 64 / 128 / 256 at C = 1024 are 'C/16' / 'C/8' / 'C/4', which at a shrunk C = 32 are
+    r = 2 / 4 / 8 (an absolute r = 128 would make the bottleneck an expansion)."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*C\s*/\s*(\d+)\s*", value)
+        k = int(m.group(1)) if m else 0
+        if k < 1 or channels % k:
+            raise ConfigError(f"attention_tcn: reduction={value!r} must be an integer >= 1 or 'C/k' with k an "
+                              f"integer >= 1 dividing channels={channels} (e.g. 'C/8': r = {channels // 8 or 1})")
+        return channels // k
+    return int_option("attention_tcn", "reduction", value)
 
 
 def mish(x: torch.Tensor) -> torch.Tensor:
@@ -494,7 +510,8 @@ def attention_tcn(receptive_field: int = 243, filter_widths: tuple | None = None
         receptive field (Table 3: (3,5,3)=45, (3,5,5)=75, (3,7,7)=147, (3,5,5,5)=375, (3,7,7,7)=1029).
     channels -- C, 1024 (Fig. 6). dropout -- 0.2. causal -- target = last frame of the window (Table 10).
     kernel_units -- M, units with dilations 1..M per kernel attention, 3 (M=1 allowed). groups -- G of the
-        grouped unit convolution, 8 (must divide channels). reduction -- r, 128.
+        grouped unit convolution, 8 (must divide channels). reduction -- r, 128, or 'C/k' = channels / k
+        (Table 2 at a shrunk width: :func:`reduction_option`).
     attention -- temporal + kernel attention (Table 4); off: one plain unit per layer, no frame weights.
     multiscale_dilation -- input and mid-level dilated branches (Table 4); off: main path only (Table 5
         "+ Attention").
@@ -507,11 +524,12 @@ def attention_tcn(receptive_field: int = 243, filter_widths: tuple | None = None
     window_chunk -- windows per pass when T > receptive_field, 256.
     """
     widths = resolve_filter_widths(receptive_field, filter_widths)
-    channels, num_joints_in, num_joints_out, in_features, kernel_units, groups, reduction, window_chunk = (
+    channels, num_joints_in, num_joints_out, in_features, kernel_units, groups, window_chunk = (
         int_option("attention_tcn", key, value) for key, value in (
             ("channels", channels), ("num_joints_in", num_joints_in), ("num_joints_out", num_joints_out),
             ("in_features", in_features), ("kernel_units", kernel_units), ("groups", groups),
-            ("reduction", reduction), ("window_chunk", window_chunk)))
+            ("window_chunk", window_chunk)))
+    reduction = reduction_option(channels, reduction)
     if channels % groups:
         raise ConfigError(f"attention_tcn: groups={groups} must divide channels={channels} (grouped 1x1 "
                           f"convolution), e.g. groups=8 with channels=1024")

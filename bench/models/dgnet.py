@@ -8,13 +8,16 @@ blocks to 3D (network level). Loss (Eq. 15-17): L = L_net + lambda * sum_b L_b, 
 
 Module contract: ``output_mode = "seq2seq"``; input ``(B, T, J, 2)`` with T = ``frames`` gives
 ``(B, T, J, 3)`` root-relative poses (the engine slides a T-frame window over each test sequence, stride 1,
-and averages the predictions of each frame). ``receptive_field = frames``. With
-``balanced_coordinates=True`` the model also needs a per-frame context ``(B, T, 5)`` = normalised
-[f_x, f_y, c_x, c_y] and the ground-truth root depth (``needs_context``), see :class:`DGNet`.
+and averages the predictions of each frame). ``receptive_field = frames``. With balanced coordinates
+(``balanced_coordinates='predicted'``, or the ``'oracle'`` that reads the ground-truth root depth) the model
+also needs a per-frame context ``(B, T, 5)`` = normalised [f_x, f_y, c_x, c_y] and the ground-truth root
+depth (``needs_context``; only the oracle reads the depth), see :class:`DGNet`.
 
 Every choice the paper leaves open is an option of :func:`dgnet` with the default of model-specs.md 4.2.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -28,6 +31,13 @@ from bench.skeleton import Skeleton, graph_skeleton
 
 SPATIAL_OPS = ("FSG", "DSG")
 TEMPORAL_OPS = ("FTG", "DTG")
+#: balanced_coordinates: off, the paper's (every joint's depth predicted), or the ground-truth root depth
+BALANCED = (False, "predicted", "oracle")
+#: Root depth (metres) the ``predicted`` root-depth head starts from (its bias, log scale; learnt): a typical
+#: camera distance (the stand-in's root depths: 2.2-7.9 m, mean 5.1 m; Human3.6M's are of the same order).
+ROOT_DEPTH_INIT = 5.0
+#: The predicted root depth is kept within [0.5, 50] m (the log-depth output is clamped).
+ROOT_DEPTH_RANGE = (0.5, 50.0)
 
 
 def parse_unit(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
@@ -122,12 +132,20 @@ class DGConvBlock(nn.Module):
 class DGNet(nn.Module):
     """DG-Net; see the module docstring and :func:`dgnet` for the options.
 
-    Balanced coordinates (Table XI, off by default, [inferred] from "concatenation of the predicted depth of
-    each joint and UV coordinates ... we simply average"): a depth head predicts each joint's depth
-    relative to the root; the input (u, v) are back-projected with the camera intrinsics and the
-    **ground-truth root depth** (the paper never says where the absolute depth comes from; using the ground
-    truth leaks test information, so runs with this option are labelled), made root-relative and averaged
-    with the xyz head. Needs ``num_joints_in == num_joints_out`` and ``context``.
+    Balanced coordinates (Table XI, off by default; "The second [coordinate system] refers to concatenation
+    of the predicted depth of each joint and UV coordinates extracted from 2D pose detector. We simply
+    average 3D pose estimation from two coordinate systems"): the network predicts the (absolute) depth of
+    every joint, z_j = z_root + d_j, with d_j from a per-joint depth head (relative to the root) and z_root
+    from a root-depth head on the joint-averaged features (per frame, log scale, starting at
+    ``ROOT_DEPTH_INIT`` metres); the input (u, v) are back-projected with the camera intrinsics,
+    (x, y) = (uv - c) / f * z_j, made root-relative and averaged with the xyz head. Both heads learn only
+    from the pose loss (no depth supervision, as in the paper); nothing of the ground truth is read, at
+    training or test time (``balanced_coordinates='predicted'``).
+
+    ``balanced_coordinates='oracle'`` is the earlier reading, kept as an explicit oracle: z_root is the
+    **ground-truth root depth** from the context (test information; its cells must be labelled oracle).
+    ``true`` is refused: it meant the oracle before the predicted depth existed. Needs
+    ``num_joints_in == num_joints_out`` and ``context`` (intrinsics; the oracle also the root depth).
     """
 
     output_mode = "seq2seq"
@@ -139,7 +157,7 @@ class DGNet(nn.Module):
                  channels: int = 128, dsg_k: int = 3, dtg_k: int = 4, graph_style: str = "dynamical",
                  weighting: str = "fc", affinity_norm: str = "softmax", spatial_unit: str = "FSG+DSG",
                  temporal_unit: str = "FTG+DTG+FTG", non_local: bool = True, supervision: str = "multi_level",
-                 block_loss_weight: float = 0.1, balanced_coordinates: bool = False, fsg_form: str = "semgcn",
+                 block_loss_weight: float = 0.1, balanced_coordinates: bool | str = False, fsg_form: str = "semgcn",
                  dropout: float = 0.0, random_graph_seed: int = 0):
         super().__init__()
         spatial = parse_unit(spatial_unit, SPATIAL_OPS, "spatial_unit")
@@ -166,6 +184,13 @@ class DGNet(nn.Module):
         if "DTG" in temporal and frames < 2:
             raise ConfigError(f"dgnet: the DTG needs at least 2 frames (frames={frames}); "
                               f"use temporal_unit without DTG for single frames")
+        if balanced_coordinates is True:
+            raise ConfigError("dgnet: balanced_coordinates=true is ambiguous: use 'predicted' (the paper: every "
+                              "joint's depth predicted, nothing of the ground truth read) or 'oracle' (the "
+                              "ground-truth root depth, test information; what true meant before)")
+        if not (balanced_coordinates is False or balanced_coordinates in BALANCED[1:]):
+            raise ConfigError(f"dgnet: balanced_coordinates={balanced_coordinates!r} must be false, predicted "
+                              f"or oracle")
         if balanced_coordinates and num_joints_in != num_joints_out:
             raise ConfigError("dgnet: balanced_coordinates needs num_joints_in == num_joints_out")
         if block_loss_weight < 0:
@@ -177,8 +202,8 @@ class DGNet(nn.Module):
         self.train_out_frames = frames
         self.graph_style, self.dsg_k, self.dtg_k = graph_style, dsg_k, dtg_k
         self.supervision, self.block_loss_weight = supervision, block_loss_weight
-        self.balanced = balanced_coordinates
-        self.needs_context = balanced_coordinates
+        self.balanced = balanced_coordinates or None  # None, 'predicted' or 'oracle'
+        self.needs_context = bool(balanced_coordinates)
         gen = torch.Generator().manual_seed(random_graph_seed)
         self.stem = FixedSpatialGraph(2, channels, skeleton, fsg_form)
         self.stem_bn = nn.BatchNorm1d(channels)
@@ -191,6 +216,12 @@ class DGNet(nn.Module):
         self.depth_head = nn.Linear(blocks * channels, 1) if balanced_coordinates else None
         if self.depth_head is not None:
             _init_head(self.depth_head)
+        self.root_depth_head = None
+        if balanced_coordinates == "predicted":  # log root depth per frame, from the joint-averaged features
+            self.root_depth_head = nn.Linear(blocks * channels, 1)
+            _init_head(self.root_depth_head)
+            with torch.no_grad():
+                self.root_depth_head.bias.fill_(math.log(ROOT_DEPTH_INIT))
 
     def _precomputed(self, x: torch.Tensor) -> dict:
         """Neighbour masks found once from the 2D input and frozen for every layer (Table VII)."""
@@ -215,16 +246,26 @@ class DGNet(nn.Module):
         cat = torch.cat(feats, dim=-1)
         pose = self.head(cat)
         if self.balanced:
-            pose = (pose + self._back_project(x, self.depth_head(cat)[..., 0], context)) / 2
+            root_z = self.predicted_root_depth(cat) if self.root_depth_head is not None else None
+            pose = (pose + self._back_project(x, self.depth_head(cat)[..., 0], context, root_z)) / 2
         return pose, block_poses
 
+    def predicted_root_depth(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, T, J, C) concatenated block features -> (B, T, 1) root depth in metres (``predicted``)."""
+        lo, hi = ROOT_DEPTH_RANGE
+        return torch.exp(self.root_depth_head(feats.mean(2)).clamp(math.log(lo), math.log(hi)))
+
     @staticmethod
-    def _back_project(uv: torch.Tensor, rel_depth: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
-        """(u, v) normalised + per-joint depth relative to the root -> root-relative xyz (metres)."""
+    def _back_project(uv: torch.Tensor, rel_depth: torch.Tensor, context: torch.Tensor | None,
+                      root_depth: torch.Tensor | None = None) -> torch.Tensor:
+        """(u, v) normalised + per-joint depth relative to the root -> root-relative xyz (metres).
+        ``root_depth`` (B, T, 1): the predicted root depth; None = the ground-truth root depth of the context
+        (the oracle)."""
         if context is None or context.dim() != 3 or context.shape[-1] != 5 or context.shape[:2] != uv.shape[:2]:
-            raise ValueError("dgnet(balanced_coordinates=True) needs context (B, T, 5) = "
+            raise ValueError("dgnet(balanced_coordinates) needs context (B, T, 5) = "
                              "[fx, fy, cx, cy, root depth]")
-        f, c, root_z = context[..., None, 0:2], context[..., None, 2:4], context[..., 4:5]
+        f, c = context[..., None, 0:2], context[..., None, 2:4]
+        root_z = context[..., 4:5] if root_depth is None else root_depth
         z = root_z + rel_depth
         xy = (uv - c) / f * z[..., None]
         xyz = torch.cat([xy, z[..., None]], dim=-1)
@@ -256,7 +297,7 @@ def dgnet(num_joints_in: int = 17, num_joints_out: int = 17, frames: int = 4, bl
           channels: int = 128, dsg_k: int = 3, dtg_k: int = 4, graph_style: str = "dynamical",
           weighting: str = "fc", affinity_norm: str = "softmax", spatial_unit: str = "FSG+DSG",
           temporal_unit: str = "FTG+DTG+FTG", non_local: bool = True, supervision: str = "multi_level",
-          block_loss_weight: float = 0.1, balanced_coordinates: bool = False, fsg_form: str = "semgcn",
+          block_loss_weight: float = 0.1, balanced_coordinates: bool | str = False, fsg_form: str = "semgcn",
           dropout: float = 0.0, random_graph_seed: int = 0) -> DGNet:
     """DG-Net (Zhang et al., TIP 2021). Options (paper values where it fixes them, else model-specs.md 4.2):
 
@@ -269,7 +310,9 @@ def dgnet(num_joints_in: int = 17, num_joints_out: int = 17, frames: int = 4, bl
     neighbours (default), raw, sigmoid. spatial_unit / temporal_unit -- ops of a block in Table VIII
     notation ('FSG+DSG', 'FTG+DTG+FTG'; 'none' drops the unit). non_local -- spatial non-local block after
     each unit. supervision -- multi_level (Eq. 17) or network (Eq. 16); block_loss_weight -- lambda, 0.1.
-    balanced_coordinates -- Table XI's averaged xyz / uv+depth output, off (uses GT root depth when on).
+    balanced_coordinates -- Table XI's averaged xyz / uv+depth output: false (default), predicted (the
+    paper: every joint's depth predicted, no ground truth read) or oracle (the ground-truth root depth from
+    the context: test information, label its cells).
     fsg_form -- semgcn (learnable edge weights) or plain (normalised skeleton). dropout -- after every
     graph layer, 0 (not mentioned). random_graph_seed -- seed of the ``random`` style's graphs.
     """

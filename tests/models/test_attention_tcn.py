@@ -397,3 +397,21 @@ def test_training_step_decreases_loss():
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
     assert all(p.grad is not None for n, p in model.named_parameters() if "temporal_attention" in n)
+
+
+def test_reduction_relative_to_the_channels():
+    """reduction='C/k' is r = channels / k (Table 2's r = 64 / 128 / 256 at C = 1024 as C/16, C/8, C/4, which
+    keep the squeeze layer a reduction at a shrunk width); other text, or a k not dividing C, is an error
+    naming the option."""
+    from bench.models.attention_tcn import KernelAttention, reduction_option
+
+    assert [reduction_option(1024, f"C/{k}") for k in (16, 8, 4)] == [64, 128, 256]
+    assert reduction_option(32, " C / 8 ") == 4 and reduction_option(32, 128) == 128
+    m = create_model("attention_tcn", receptive_field=27, channels=32, reduction="C/8")
+    squeezes = [k.squeeze for k in m.modules() if isinstance(k, KernelAttention)]
+    assert squeezes and all(s.out_features == 4 for s in squeezes)
+    same = create_model("attention_tcn", receptive_field=27, channels=32, reduction=4)
+    assert sum(p.numel() for p in m.parameters()) == sum(p.numel() for p in same.parameters())
+    for bad in ("C/3", "C/0", "r/8", "C*8"):
+        with pytest.raises(ConfigError, match="reduction="):
+            create_model("attention_tcn", receptive_field=27, channels=32, reduction=bad)

@@ -240,8 +240,8 @@ def test_back_projection_of_a_mirrored_view_is_the_mirrored_pose():
     assert torch.allclose(out, mirrored, atol=1e-5)
 
 
-def test_balanced_model_needs_context_and_averages_the_two_estimates():
-    model = tiny(balanced_coordinates=True).eval()
+def test_oracle_balanced_model_needs_context_and_averages_the_two_estimates():
+    model = tiny(balanced_coordinates="oracle").eval()
     assert model.needs_context
     rel, uv, ctx = _camera_scene(t=4)
     with pytest.raises(ValueError):
@@ -274,3 +274,55 @@ def test_batched_output_equals_per_sample_output(style):
             assert torch.allclose(batched[i], model(x[i:i + 1])[0], atol=1e-5)
         # reversing the batch reverses the outputs
         assert torch.allclose(model(x.flip(0)), batched.flip(0), atol=1e-5)
+
+
+def test_predicted_balanced_coordinates_do_not_read_the_ground_truth_depth():
+    """Table XI's balanced coordinates as the paper describes them ('predicted'): the depth of every joint
+    is predicted; the root depth of the context (ground truth) changes nothing, in eval or train mode, output
+    or gradient. The oracle reads it."""
+    rel, uv, ctx = _camera_scene(t=4)
+    other = ctx.clone()
+    other[..., 4] += 1.5  # another ground-truth root depth
+    model = tiny(balanced_coordinates="predicted")
+    with torch.no_grad():  # a root-depth head that depends on the input
+        torch.nn.init.normal_(model.root_depth_head.weight, std=0.1)
+    assert model.needs_context and model.root_depth_head is not None
+    for train in (False, True):
+        model.train(train)
+        outs, grads = [], []
+        for c in (ctx, other):
+            torch.manual_seed(0)
+            loss, pose = model.loss_terms(uv, rel, lambda p, t: torch.norm(p - t, dim=-1).mean(), context=c)
+            model.zero_grad()
+            loss.backward()
+            outs.append(pose.detach())
+            grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+        assert torch.equal(outs[0], outs[1]), train
+        assert all(torch.equal(a, b) for a, b in zip(*grads)), train
+    oracle = tiny(balanced_coordinates="oracle").eval()
+    with torch.no_grad():
+        assert not torch.allclose(oracle(uv, ctx), oracle(uv, other), atol=1e-4)
+
+
+def test_predicted_root_depth_starts_at_its_prior_and_is_learnt():
+    from bench.models.dgnet import ROOT_DEPTH_INIT
+
+    model = create_model("dgnet", channels=8, blocks=2, balanced_coordinates="predicted")
+    feats = torch.randn(2, 4, 17, 16)
+    assert torch.allclose(model.predicted_root_depth(feats), torch.full((2, 4, 1), ROOT_DEPTH_INIT))
+    oracle = create_model("dgnet", channels=8, blocks=2, balanced_coordinates="oracle")
+    assert oracle.root_depth_head is None
+    assert n_params(model) == n_params(oracle) + 2 * 8 + 1  # the root-depth head, Linear(16 -> 1)
+    rel, uv, ctx = _camera_scene(t=4)
+    model.train()
+    loss, _ = model.loss_terms(uv, rel, lambda p, t: torch.norm(p - t, dim=-1).mean(), context=ctx)
+    loss.backward()
+    assert float(model.root_depth_head.bias.grad.abs()) > 0  # the pose loss reaches the root depth
+
+
+@pytest.mark.parametrize("value,match", [(True, "ambiguous: use 'predicted'"), ("gt", "false, predicted or oracle"),
+                                         (1, "false, predicted or oracle")])
+def test_balanced_coordinates_values(value, match):
+    with pytest.raises(ConfigError, match=match):
+        create_model("dgnet", channels=8, blocks=1, balanced_coordinates=value)
+    assert not create_model("dgnet", channels=8, blocks=1).needs_context

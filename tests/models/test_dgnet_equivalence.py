@@ -37,6 +37,11 @@ CASES = [
 ]
 
 
+def _new_options(opts: dict) -> dict:
+    """The frozen implementation's balanced_coordinates=True (ground-truth root depth) is 'oracle' now."""
+    return {**opts, "balanced_coordinates": "oracle"} if opts.get("balanced_coordinates") is True else opts
+
+
 def _ids(case):
     return ",".join(f"{k}={v}" for k, v in case.items()) or "defaults"
 
@@ -59,7 +64,7 @@ def _pair(case, dtype, channels=8):
     opts = {"channels": channels, "blocks": 2, **case}
     ref = frozen.DGNet(**opts)
     _randomise(ref, 1)
-    new = DGNet(**opts)
+    new = DGNet(**_new_options(opts))
     new.load_state_dict(ref.state_dict())  # same parameter names and shapes
     return ref.to(dtype), new.to(dtype)
 
@@ -125,7 +130,7 @@ def _as_initialised(case, channels):
                 m.weight.mul_(0.1)  # poses of about a metre
             elif isinstance(m, torch.nn.BatchNorm1d):
                 m.reset_parameters()
-    new = DGNet(**opts)
+    new = DGNet(**_new_options(opts))
     new.load_state_dict(ref.state_dict())
     return ref, new
 
