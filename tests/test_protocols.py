@@ -12,8 +12,10 @@ def test_protocol_plans_at_every_scale(name, tmp_path):
     protocol = load_protocol(name)
     if protocol.reported_ref:
         assert get_reported_table(protocol.paper, protocol.table).cells
-    for scale in ("smoke", "quick", "paper"):
-        assert plan(protocol, scale, runs_dir=tmp_path)
+    for scale in ("smoke", "quick", "full", "paper"):
+        jobs = plan(protocol, scale, runs_dir=tmp_path)
+        # a scale may run no cell (only: []): its table shows every cell as full scale only
+        assert bool(jobs) == (protocol.scale_settings(scale).get("only") != [])
 
 
 @pytest.mark.parametrize("name", list_protocols())
