@@ -288,6 +288,22 @@ def _profile_training(args) -> int:
     return 0
 
 
+def cmd_cost(args) -> int:
+    from bench.cost import estimate, measured_times
+    from bench.protocols import list_protocols
+
+    names = list_protocols() if args.protocol == "all" else [args.protocol]
+    times = measured_times(Path(args.runs_dir))
+    total = 0.0
+    for name in names:
+        cost = estimate(name, args.scale, Path(args.runs_dir), times)
+        total += cost.seconds
+        _print(cost.line())
+    if len(names) > 1:
+        _print(f"total @ {args.scale}: {total / 3600:.2f} CPU h of measured jobs (see bench/cost.py)")
+    return 0
+
+
 def cmd_profile(args) -> int:
     from bench.profiling import format_profile, profile_model
 
@@ -440,6 +456,12 @@ def build_parser() -> argparse.ArgumentParser:
     _results_options(s)
     s.add_argument("--no-plots", action="store_true")
     s.set_defaults(fn=cmd_table)
+
+    s = sub.add_parser("cost", help="estimate a sweep's CPU hours from the run records of the same recipes")
+    s.add_argument("protocol", help="protocol name or 'all'")
+    s.add_argument("--scale", default="full", choices=list(SCALES))
+    _results_options(s)
+    s.set_defaults(fn=cmd_cost)
 
     s = sub.add_parser("profile", help="parameters, FLOPs, latency and throughput of a model")
     s.add_argument("model")

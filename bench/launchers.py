@@ -44,6 +44,20 @@ def _is_profile(job) -> bool:
 # ---------------------------------------------------------------------------------------- local
 
 
+def _die_with_parent(parent_pid: int, poll_s: float = 2.0) -> None:
+    """Pool-worker initializer: exit when the sweep process that started the pool is gone (killed with
+    SIGTERM or SIGKILL it cannot shut its pool down; the workers would train on as orphans, holding the
+    cores, and write records nobody planned any more)."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
 def _pool_worker(job, protocol: str, scale: str, runs_dir: str, threads: int, tb_dir: str | None):
     import torch
 
@@ -82,7 +96,8 @@ def run_local(todo: list, sweep: Sweep, jobs: int) -> int:
     if not todo:
         return 0
     ctx = get_context("spawn")  # fork after torch's thread pool started can deadlock
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         pending = {pool.submit(_pool_worker, j, name, sweep.scale, str(sweep.runs_dir), threads,
                                sweep.tb_dir): j for j in todo}
         try:
