@@ -16,6 +16,7 @@ import yaml
 from bench.config import resolve
 from bench.errors import ConfigError, DataError
 from bench.paths import reference_dir
+from bench.records import write_text_atomic
 from bench.yamlio import load as load_yaml
 
 #: Committed golden entries (an input of the source tree, like protocols/: not moved by --results).
@@ -108,7 +109,7 @@ def golden_checks(models: list[str] | None = None, update: bool = False, log=pri
             g["expected"] = {k: round(got[k], 3) for k in ("mpjpe", "p_mpjpe") if k in got}
             g["expected"]["params"] = rec["params"]
             g["expected"]["flops_per_frame"] = flops
-            path.write_text(yaml.safe_dump(g, sort_keys=False))
+            write_text_atomic(path, yaml.safe_dump(g, sort_keys=False))
         exp = g.get("expected") or {}
         if not exp:
             raise ConfigError(f"{path}: no expected values; run `bench check --update`")

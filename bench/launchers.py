@@ -253,10 +253,9 @@ def run_ray(todo: list, sweep: Sweep, jobs: int = 1, address: str | None = None,
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    from bench.records import write_atomic
+
+    write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def check_options(launcher: str = "local", jobs: int = 1, address: str | None = None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -41,17 +40,13 @@ def load_npz_item(path: str | os.PathLike, key: str, required: bool = True):
 
 def save_npz_atomic(path: str | os.PathLike, **arrays) -> None:
     """Write an npz so that readers never see a half-written file (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    from bench.records import write_atomic
+
+    def write(tmp):
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    write_atomic(path, write)
 
 
 def expect_dict(obj, where: str) -> dict:

@@ -40,7 +40,7 @@ def check_processes(cfg: dict) -> tuple[int, int]:
 
 def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: str | None = None,
                    scale: str = "adhoc", cell: dict | None = None, shrinks: list[str] | None = None,
-                   runs_dir: str | os.PathLike = "results/runs", progress: bool = False, log=None,
+                   runs_dir: str | os.PathLike | None = None, progress: bool = False, log=None,
                    tb_dir: str | None = None, checkpoint: str | None = None,
                    overrides: dict | None = None) -> dict | None:
     """Train and evaluate one resolved experiment; write and return its run record.
@@ -54,6 +54,9 @@ def run_experiment(cfg: dict, *, variants: list[dict] | None = None, protocol: s
     if cfg["run"]["kind"] != "train":
         raise ConfigError(f"run.kind={cfg['run']['kind']} is not a training run: run it with bench.cells.execute")
     t0 = time.time()
+    if runs_dir is None:  # the one results root (bench/paths.py)
+        from bench.paths import results_root
+        runs_dir = results_root() / "runs"
     path = record_path(runs_dir, protocol, scale, run_id)
     if rank == 0:  # find out now, not after training, that an output cannot be written
         check_writable(path.parent, "runs folder", "choose another with --runs-dir")

@@ -17,9 +17,10 @@ from typing import Any
 import yaml
 
 from bench.errors import ConfigError, DataError
+from bench.paths import reference_dir
 from bench.yamlio import load as load_yaml
 
-REPORTED_DIR = Path(__file__).resolve().parent.parent.parent / "results" / "reported"
+REPORTED_DIR = reference_dir("reported")
 SCHEMA = 1
 
 #: Metrics a reported cell may hold (the run record's metric names plus the record-level ones).
