@@ -18,7 +18,17 @@ def test_protocol_plans_at_every_scale(name, tmp_path):
         assert bool(jobs) == (protocol.scale_settings(scale).get("only") != [])
 
 
-@pytest.mark.parametrize("name", list_protocols())
+#: Protocols whose smoke sweep runs in the default (fast) suite: one per distinct feature (a grid, explicit
+#: cells, evaluation variants, several models, dataset-derived cells, another dataset, profile cells in
+#: both modes, the camera context, motion-loss cells). The others run with ``-m slow`` (same code paths,
+#: other numbers): together they took about a third of the default suite.
+FAST_SMOKE = {"videopose3d.receptive_field", "dgnet.k", "ugcn.loss", "gastnet.components", "attention_tcn.noise",
+              "models.compare", "dgnet.cross_action", "dgnet.humaneva", "models.latency", "models.throughput",
+              "dgnet.details"}
+
+
+@pytest.mark.parametrize("name", [n if n in FAST_SMOKE else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in list_protocols()])
 def test_protocol_runs_at_smoke_scale(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = run_sweep(name, "smoke", runs_dir=tmp_path / "runs", tables_dir=tmp_path / "tables",

@@ -61,7 +61,10 @@ def test_plan_runs_the_subset_at_smoke_and_everything_at_quick(tmp_path):
 def test_table_plans_only_the_subset_at_that_scale():
     p = proto({BLOCKS: [3]})
     smoke = build_table(p, [], None, "smoke")
-    assert smoke.rows == [(3,)]
+    # the cells smoke leaves out stay in its table, marked "full scale only"
+    assert smoke.rows == [(1,), (3,), (5,)]
+    only = {c.row for c in smoke.cells.values() if c.full_scale_only}
+    assert only == {(1,), (5,)}
     quick = build_table(p, [], None, "quick")
     assert quick.rows == [(1,), (3,), (5,)] and quick.column_groups == [("det",), ("gt",)]
 
@@ -78,9 +81,10 @@ def test_list_valued_grid_subset_cross_action():
     smoke = {json.dumps(j.cell, sort_keys=True): j.cell for j in plan(p, "smoke")}.values()
     assert len(smoke) == 3 * 2
     assert {tuple(c["data.train_actions"]) for c in smoke} == {(g,) for g in sorted(groups, key=frames.get)[-2:]}
-    assert len(plan(p, "quick")) == 3 * len(groups)
+    assert len(plan(p, "full")) == 3 * len(groups) * 3  # 3 models x groups x 3 seeds
+    assert plan(p, "quick") == []  # quick runs no cross-action cell: full scale only
     with pytest.raises(ConfigError, match="takes its values from the dataset"):
-        p.cell_overrides("quick")  # only the planner, which reads the dataset, can expand it
+        p.cell_overrides("full")  # only the planner, which reads the dataset, can expand it
 
 
 @pytest.mark.parametrize("smoke_grid, key", [
@@ -121,6 +125,7 @@ def test_shipped_protocols_with_scale_grids_load():
         p = load_protocol(name)
         if "each_action_group" in p.grid.values():
             continue  # expanded from the dataset by the planner (test above)
-        for scale in ("smoke", "quick", "paper"):
+        for scale in ("smoke", "quick", "full", "paper"):
             cells = p.cell_overrides(scale)
-            assert 1 <= len(cells) <= len(p.cell_overrides()), (name, scale)
+            least = 0 if p.scale_settings(scale).get("only") == [] else 1
+            assert least <= len(cells) <= len(p.cell_overrides()), (name, scale)
