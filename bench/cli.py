@@ -249,9 +249,10 @@ def cmd_table(args) -> int:
     for name in names:
         protocol = load_protocol(name)
         records = load_records(args.runs_dir, name, args.scale, skip_corrupt=_print)
-        if not records and args.protocol == "all":
-            continue
         jobs = plan(protocol, args.scale, overrides=overrides, runs_dir=Path(args.runs_dir))
+        if not records and jobs and args.protocol == "all":
+            continue  # planned but never run here; a scale that runs no cell still gets its table
+        # (every cell "full scale only", with the paper's numbers)
         table, outs = write_protocol_outputs(protocol, records, args.scale, jobs, tables_dir,
                                              None if args.no_plots else plots_dir, tuple(args.format))
         entries.append((table, protocol))
