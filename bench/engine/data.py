@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 from bench.contract import model_contract
 from bench.data import PoseDataset, load_dataset
@@ -92,7 +93,7 @@ def dataset_record(ds: PoseDataset, data_cfg: dict, train_seqs=None, test_seqs=N
     """What a run record says about its data: the dataset asked for and the files actually read, with
     their content hash (a record whose files changed since is not reused; tables name the data)."""
     rec = {"name": ds.name, "spec": data_cfg["dataset"], "source": data_cfg["source"],
-           "source_role": ds.source_role, "source_file": os.path.basename(ds.source_file), "path": ds.path,
+           "source_role": ds.source_role, "source_file": os.path.basename(ds.source_file), "path": _portable(ds.path),
            "notes": ds.notes, "fingerprint": ds.fingerprint()}
     if train_seqs is not None:
         rec.update(train_sequences=len(train_seqs), test_sequences=len(test_seqs))
@@ -100,3 +101,16 @@ def dataset_record(ds: PoseDataset, data_cfg: dict, train_seqs=None, test_seqs=N
         rec.update(validation_sequences=len(val_seqs), validation_frames=int(sum(len(s) for s in val_seqs)),
                    train_frames=int(sum(len(s) for s in train_seqs or [])))
     return rec
+
+
+def _portable(path: str | None) -> str | None:
+    """A data path as a record keeps it: relative to the source tree when inside it (the bundled stand-in),
+    so committed records name no machine's folders; absolute otherwise (a user's own data folder)."""
+    if not path:
+        return path
+    from bench.paths import PACKAGE_PARENT
+
+    try:
+        return str(Path(path).resolve().relative_to(PACKAGE_PARENT))
+    except ValueError:
+        return str(path)

@@ -36,6 +36,19 @@ PER_FRAME = {
 }
 
 
+def _accumulate(pred: np.ndarray, target: np.ndarray, seq: Sequence, ec: dict, metrics, per_frame: dict,
+                groups: list, vel: list, vel_groups: list) -> None:
+    """Append one sequence's per-frame errors (mm) and group labels: the one accumulation behind
+    :func:`evaluate_sequences` and the reference levels, so both aggregate the same way."""
+    for m in per_frame:
+        per_frame[m].append(PER_FRAME[m](pred, target))
+    group = group_name(seq, ec.get("group_by", "action"))
+    groups.append(np.full(len(seq), group, dtype=object))
+    if "mpjve" in metrics and len(seq) > 1:
+        vel.append(M.mpjve_per_frame(pred, target))
+        vel_groups.append(np.full(len(seq) - 1, group, dtype=object))
+
+
 def window_starts(n: int, t: int, step: int) -> np.ndarray:
     """Starts of T-frame windows over n >= T frames every ``step`` frames, plus one aligned with the end."""
     starts = np.arange(0, n - t + 1, step)
@@ -224,13 +237,7 @@ def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg: dict,
                                 ec.get("window_step"), ctx, ec.get("window_merge", "mean")) * 1000
         forward_s += time.perf_counter() - t0
         target = root_relative(seq.positions) * 1000
-        for m in per_frame:
-            per_frame[m].append(PER_FRAME[m](pred, target))
-        group = group_name(seq, ec.get("group_by", "action"))
-        groups.append(np.full(len(seq), group, dtype=object))
-        if "mpjve" in metrics and len(seq) > 1:
-            vel.append(M.mpjve_per_frame(pred, target))
-            vel_groups.append(np.full(len(seq) - 1, group, dtype=object))
+        _accumulate(pred, target, seq, ec, metrics, per_frame, groups, vel, vel_groups)
     out: dict = {"per_action": {}, "frames": int(sum(len(s) for s in sequences))}
     if ec.get("latency"):
         out["latency_ms_per_frame"] = window_latency_ms(model, sequences[0], ec.get("window_step"))
@@ -306,14 +313,8 @@ def reference_levels(train_seqs: list[Sequence], test_seqs: list[Sequence], cfg:
         vel, groups, vel_groups = [], [], []
         for seq in test_seqs:
             target = root_relative(seq.positions) * 1000
-            pred = np.broadcast_to(pose, target.shape)
-            for m in per_frame:
-                per_frame[m].append(PER_FRAME[m](pred, target))
-            group = group_name(seq, ec.get("group_by", "action"))
-            groups.append(np.full(len(seq), group, dtype=object))
-            if "mpjve" in metrics and len(seq) > 1:
-                vel.append(M.mpjve_per_frame(pred, target))
-                vel_groups.append(np.full(len(seq) - 1, group, dtype=object))
+            _accumulate(np.broadcast_to(pose, target.shape), target, seq, ec, metrics, per_frame, groups, vel,
+                        vel_groups)
         values = {m: np.concatenate(v) for m, v in per_frame.items()}
         if vel:
             values["mpjve"] = np.concatenate(vel)
