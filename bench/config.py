@@ -17,6 +17,9 @@ from typing import Any, Callable
 
 import yaml
 
+from bench.dotted import del_dotted, get_dotted
+from bench.dotted import flatten as _flatten
+from bench.dotted import set_dotted as _set_dotted
 from bench.errors import ConfigError
 from bench.yamlio import load as load_yaml
 
@@ -253,39 +256,22 @@ def defaults() -> dict:
     return cfg
 
 
-def get_dotted(cfg: dict, key: str, missing=KeyError):
-    node = cfg
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            if missing is KeyError:
-                raise KeyError(key)
-            return missing
-        node = node[part]
-    return node
-
-
 def set_dotted(cfg: dict, key: str, value) -> None:
-    parts = key.split(".")
-    node = cfg
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"cannot set {key}: {part} is not a section")
-    node[parts[-1]] = value
+    """bench.dotted.set_dotted, with a path through a value a ConfigError."""
+    try:
+        _set_dotted(cfg, key, value)
+    except TypeError as e:
+        raise ConfigError(str(e)) from None
 
 
 def flatten(partial: dict, prefix: str = "") -> dict[str, Any]:
     """Nested or dotted partial config -> {dotted key: value}; model.options stays a leaf per option."""
     out = {}
-    for k, v in partial.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and key not in ("model.options",) and not key.startswith("model.options."):
-            out.update(flatten(v, key + "."))
-        elif key == "model.options":
+    for key, v in _flatten(partial, leaves=("model.options",), prefix=prefix).items():
+        if key == "model.options":
             if not isinstance(v, dict):
                 raise ConfigError("model.options must be a mapping of option -> value")
-            for ok, ov in v.items():
-                out[f"model.options.{ok}"] = ov
+            out.update({f"model.options.{ok}": ov for ok, ov in v.items()})
         else:
             out[key] = v
     return out
@@ -360,18 +346,7 @@ def hash_view(cfg: dict) -> dict:
     for key in ADDED_LATER:
         value = get_dotted(out, key, missing=absent)
         if value is not absent and value == SCHEMA[key][0]:
-            parts = key.split(".")
-            node = out
-            for part in parts[:-1]:
-                node = node[part]
-            del node[parts[-1]]
-            # Drop sections that became empty (train.motion_loss, run, profile), up to the top.
-            for depth in range(len(parts) - 1, 0, -1):
-                section = get_dotted(out, ".".join(parts[:depth]))
-                if section:
-                    break
-                parent = out if depth == 1 else get_dotted(out, ".".join(parts[:depth - 1]))
-                del parent[parts[depth - 1]]
+            del_dotted(out, key)  # and the sections it leaves empty (train.motion_loss, run, profile)
     return out
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from bench.config import resolve
 from bench.errors import ConfigError, DataError
+from bench.filecheck import check_keys
 from bench.paths import reference_dir
 from bench.records import write_text_atomic
 from bench.yamlio import load as load_yaml
@@ -32,12 +33,7 @@ def load_golden(path: Path) -> dict:
         raise DataError(f"{path}: unreadable golden entry ({e})") from None
     if not isinstance(g, dict):
         raise DataError(f"{path}: expected a mapping")
-    unknown = set(g) - _KEYS
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; allowed {', '.join(sorted(_KEYS))}")
-    for k in ("model", "experiment", "tolerance_mm"):
-        if k not in g:
-            raise ConfigError(f"{path}: missing key {k!r}")
+    check_keys(g, _KEYS, str(path), required=("model", "experiment", "tolerance_mm"))
     return g
 
 

@@ -42,6 +42,7 @@ from typing import Any
 import yaml
 
 from bench.errors import ConfigError
+from bench.filecheck import check_keys
 from bench.yamlio import load as load_yaml
 
 PROTOCOLS_DIR = Path(__file__).resolve().parent.parent / "protocols"
@@ -158,13 +159,6 @@ def list_protocols(root: Path = PROTOCOLS_DIR) -> list[str]:
     return sorted(f"{p.parent.name}.{p.stem}" for p in root.glob("*/*.yaml"))
 
 
-def _check_keys(obj: dict, allowed: set, where: str) -> None:
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-                          f"allowed: {', '.join(sorted(allowed))}")
-
-
 def load_protocol(name: str, root: Path = PROTOCOLS_DIR) -> Protocol:
     """Read and validate ``protocols/<paper>/<name>.yaml``."""
     path = protocol_path(name, root)
@@ -185,9 +179,7 @@ def load_protocol(name: str, root: Path = PROTOCOLS_DIR) -> Protocol:
 def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
     from bench.config import validate_partial  # late import: config imports nothing from here
 
-    _check_keys(raw, _TOP_KEYS, where)
-    if "title" not in raw:
-        raise ConfigError(f"{where}: missing key 'title'")
+    check_keys(raw, _TOP_KEYS, where, required=("title",))
     base = raw.get("base") or {}
     validate_partial(base, f"{where}: base")
     grid = raw.get("grid") or {}
@@ -223,7 +215,7 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
     if not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"{where}: seeds must be a positive integer, got {seeds!r}")
     layout = raw.get("layout") or {}
-    _check_keys(layout, _LAYOUT_KEYS, f"{where}: layout")
+    check_keys(layout, _LAYOUT_KEYS, f"{where}: layout")
     actions = layout.get("actions")
     if actions is not None and not (isinstance(actions, list) and actions and all(isinstance(a, str) for a in actions)
                                     and "action" in (layout.get("rows") or []) + (layout.get("columns") or [])):
@@ -234,7 +226,7 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
                                     and all(m in (layout.get("metrics") or []) for m in scatter)):
         raise ConfigError(f"{where}: layout.plot.scatter must be [x metric, y metric], both in layout.metrics")
     scales = raw.get("scales") or {}
-    _check_keys(scales, set(SCALES), f"{where}: scales")
+    check_keys(scales, set(SCALES), f"{where}: scales")
     for s, ov in scales.items():
         ov = ov or {}
         if not isinstance(ov, dict):

@@ -14,7 +14,6 @@ also the reference floors and the marks); cells the full-scale plan has and the 
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 from typing import Any, Iterable, Sequence
@@ -22,6 +21,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from bench.config import flatten, variant_key
+from bench.dotted import with_dotted
 from bench.errors import ConfigError
 from bench.planning import Job, left_out_cells, plan
 from bench.protocols import CELL_LABEL, Protocol
@@ -41,17 +41,6 @@ def _parse_variant_key(key: str) -> dict:
         except yaml.YAMLError:
             out[k] = v
     return out
-
-
-def _apply_variant(config: dict, variant: dict) -> dict:
-    cfg = copy.deepcopy(config)
-    for k, v in variant.items():
-        node = cfg
-        parts = k.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = v
-    return cfg
 
 
 def _hashable(v: Any) -> Any:
@@ -128,7 +117,7 @@ def _record_entries(rec: dict, vmap: dict, row_keys, col_keys, reported, actions
             variant, prio = vmap[vk], 0 if vk else 1
         else:
             variant, prio = _parse_variant_key(vk), 2
-        for cfg, gvals, group in _action_entries(_apply_variant(config, variant), dict(vals or {}),
+        for cfg, gvals, group in _action_entries(with_dotted(config, variant), dict(vals or {}),
                                           list(row_keys) + list(col_keys), actions):
             row = tuple(_hashable(get_path(cfg, k, None)) for k in row_keys)
             cols = tuple(_hashable(get_path(cfg, k, None)) for k in col_keys)

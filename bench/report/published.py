@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
+from bench.dotted import MISSING, get_dotted, has_dotted
 from bench.errors import ConfigError, DataError
+from bench.filecheck import check_keys
 from bench.paths import reference_dir
 from bench.yamlio import load as load_yaml
 
@@ -40,7 +42,7 @@ _PROTOCOL_KEYS = set(_PROTOCOL_REQUIRED) | {
     "epochs", "train_subjects", "test_subjects", "batch_size", "lr", "lr_decay", "optimizer", "dropout",
     "frames", "train_2d", "test_2d", "noise", "augmentation", "flip", "averaging", "hardware", "notes"}
 
-_MISSING = object()
+_MISSING = MISSING
 
 
 @dataclass
@@ -139,10 +141,7 @@ def validate_all(root: str | Path = REPORTED_DIR) -> dict[str, dict]:
 
 
 def _unknown(obj: dict, allowed: set, where: str) -> None:
-    unknown = sorted(set(obj) - allowed, key=str)
-    if unknown:
-        raise DataError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-                        f"allowed: {', '.join(sorted(allowed))}")
+    check_keys(obj, allowed, where, error=DataError)
 
 
 def _is_number(v: Any) -> bool:
@@ -293,18 +292,11 @@ def same_value(a: Any, b: Any) -> bool:
 
 def get_path(config: dict, dotted: str, default: Any = _MISSING) -> Any:
     """Value at a dotted path of a nested config (a flat key equal to the dotted path also counts)."""
-    if isinstance(config, dict) and dotted in config:
-        return config[dotted]
-    node: Any = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
+    return get_dotted(config, dotted, default, flat_key=True)
 
 
 def has_path(config: dict, dotted: str) -> bool:
-    return get_path(config, dotted) is not _MISSING
+    return has_dotted(config, dotted, flat_key=True)
 
 
 def cell_matches(cell: dict, config: dict) -> bool:
