@@ -185,20 +185,20 @@ def position_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mpjpe")
     return torch.norm(pred - target, dim=-1).mean()
 
 
-def loss_terms(pred: torch.Tensor, target: torch.Tensor, train_cfg: dict) -> dict:
+def loss_terms(pred: torch.Tensor, target: torch.Tensor, train_cfg) -> dict:
     """Magnitudes of the two terms of Eq. 6 for one batch, as the training loss combines them:
     {"position": L_p (``train.loss``), "motion": L_m (``train.motion_loss.*``; 0.0 without intervals),
     "weighted_motion": lambda L_m, "ratio": lambda L_m / L_p} as floats (``ratio`` 0.0 when L_p is 0).
-    ``pred`` and ``target`` are (B, T, J, 3) root-relative sequences; no gradient is computed."""
-    ml = train_cfg.get("motion_loss") or {}
-    intervals = list(ml.get("intervals") or [])
-    weight = float(ml.get("weight", 1.0))
+    ``pred`` and ``target`` are (B, T, J, 3) root-relative sequences; no gradient is computed. ``train_cfg``
+    is the typed train section of a resolved experiment (bench.typed_config.section)."""
+    tc = train_cfg
+    ml = tc.motion_loss
+    intervals, weight = list(ml.intervals), float(ml.weight)
     with torch.no_grad():
-        position = float(position_loss(pred, target, train_cfg.get("loss", "mpjpe")))
+        position = float(position_loss(pred, target, tc.loss))
         motion = 0.0
         if intervals:
-            motion = float(motion_loss(pred, target, intervals, ml.get("operator", "cross"),
-                                       ml.get("normalize", "temporal_mean"), ml.get("distance", "l1")))
+            motion = float(motion_loss(pred, target, intervals, ml.operator, ml.normalize, ml.distance))
     weighted = weight * motion
     ratio = weighted / position if position > 0 else 0.0  # L_p = 0 only for a perfect prediction: L_m = 0 too
     return {"position": position, "motion": motion, "weighted_motion": weighted, "ratio": ratio}

@@ -53,16 +53,18 @@ def preflight(cfg: dict, where: str = "", data: bool = False) -> None:
 
     from bench.engine.train import check_training
     from bench.registry import create_model
+    from bench.typed_config import typed
 
+    c = typed(cfg)
     with torch.device("meta"):
-        model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
+        model = create_model(c.model.name, **c.model.options)
     try:
-        check_training(model, cfg["train"], cfg["model"]["name"])
+        check_training(model, c.train, c.model.name)
         if data:
             from bench.engine.data import check_model_fits, get_dataset, split_sequences
 
-            ds = get_dataset(cfg["data"])
-            split_sequences(ds, cfg["data"])
+            ds = get_dataset(c.data)
+            split_sequences(ds, c.data)
             check_model_fits(model, ds)
     except ConfigError as e:
         if not where:

@@ -38,6 +38,7 @@ import torch
 
 from bench.engine.provenance import record_base
 from bench.records import record_path, write_json_atomic
+from bench.typed_config import typed
 
 
 def profile_device(setting: str) -> str:
@@ -68,15 +69,16 @@ def profile_experiment(cfg: dict, *, run_id: str, protocol: str | None = None, s
     from bench.profiling import profile_model
 
     t0 = time.time()
-    pc = cfg["profile"]
-    device = profile_device(pc["device"])
-    if pc["mode"] == "train":
+    c = typed(cfg)
+    pc = c.profile
+    device = profile_device(pc.device)
+    if pc.mode == "train":
         return _training_profile_record(cfg, device, run_id=run_id, protocol=protocol, scale=scale, cell=cell,
                                         shrinks=shrinks, runs_dir=runs_dir, overrides=overrides, t0=t0)
-    result = profile_model(cfg["model"]["name"], dict(cfg["model"]["options"]), device=device,
-                           batch_size=pc["batch_size"], warmup=pc["warmup"], repeats=pc["repeats"],
-                           threads=torch.get_num_threads(), seed=cfg["seed"],
-                           deterministic=pc["deterministic"], optimize=pc["optimize"])
+    result = profile_model(c.model.name, dict(c.model.options), device=device,
+                           batch_size=pc.batch_size, warmup=pc.warmup, repeats=pc.repeats,
+                           threads=torch.get_num_threads(), seed=c.seed,
+                           deterministic=pc.deterministic, optimize=pc.optimize)
     metrics = _timing_metrics(result)
     if result["asis"] is not None:
         metrics.update({f"{k}_asis": v for k, v in _timing_metrics(result["asis"]).items()})
@@ -111,8 +113,8 @@ def _training_profile_record(cfg: dict, device: str, *, run_id, protocol, scale,
     from bench.engine.data import dataset_record, get_dataset
     from bench.train_profile import profile_training
 
-    pc = cfg["profile"]
-    r = profile_training(cfg, steps=pc["steps"], warmup=pc["warmup"], device=device,
+    c = typed(cfg)
+    r = profile_training(c, steps=c.profile.steps, warmup=c.profile.warmup, device=device,
                          threads=torch.get_num_threads())
     metrics = {k: r[v] for k, v in TRAIN_METRICS.items()}
     metrics.update({("batch_build" if part == "batch" else part) + "_ms": ms for part, ms in r["ms"].items()})
@@ -128,7 +130,7 @@ def _training_profile_record(cfg: dict, device: str, *, run_id, protocol, scale,
                                       "steps", "warmup", "ms", "top_ops_forward", "op_overhead_us",
                                       "compute_floor_ms", "overhead_floor_ms", "bound", "matmul_peak_n")},
         "timing": {}, "wall_time_s": time.time() - t0, "determinism": r["determinism"],
-        "dataset": dataset_record(get_dataset(cfg["data"]), cfg["data"]),
+        "dataset": dataset_record(get_dataset(c.data), c.data),
     })
     write_json_atomic(record_path(runs_dir, protocol, scale, run_id), record)
     return record

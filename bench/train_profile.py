@@ -141,6 +141,7 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
     from bench.flops import count_parameters
     from bench.engine.device import device_name
     from bench.registry import create_model
+    from bench.typed_config import typed
 
     if steps < 1 or warmup < 0:
         raise ConfigError(f"steps={steps} must be >= 1 and warmup={warmup} >= 0")
@@ -150,20 +151,21 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        seed_everything(cfg["seed"])
-        dev = training_device(device or cfg["train"]["device"])
-        ds = get_dataset(cfg["data"])
-        train_seqs, _, _ = split_sequences(ds, cfg["data"])
-        model = create_model(cfg["model"]["name"], **cfg["model"]["options"])
-        contract = model_contract(model, cfg["model"]["name"])
+        c = typed(cfg)
+        seed_everything(c.seed)
+        dev = training_device(device or c.train.device)
+        ds = get_dataset(c.data)
+        train_seqs, _, _ = split_sequences(ds, c.data)
+        model = create_model(c.model.name, **c.model.options)
+        contract = model_contract(model, c.model.name)
         check_model_fits(model, ds)
         model.to(dev).train()
-        tc = cfg["train"]
+        tc = c.train
         loss_fn = make_loss_fn(tc)
         batcher = make_batcher(model, train_seqs, ds.keypoints_layout, ds.skeleton, tc)
         opt = make_optimizer(model, tc)
         max_norm = contract.apply_max_norm
-        batches = _loop_batches(batcher, np.random.RandomState(cfg["seed"]))
+        batches = _loop_batches(batcher, np.random.RandomState(c.seed))
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
         def draw():
@@ -171,8 +173,8 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
             return to_device(dev, x, y, ctx[0] if ctx else None)
 
         def optimizer_part(x, y, pred):
-            if tc["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc["grad_clip"])
+            if tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
             if max_norm is not None:
                 max_norm()
@@ -241,8 +243,8 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
     compute_floor = flops_step / (peak["gflops"] * 1e9) * 1000 if peak["gflops"] else None
     overhead_floor = counter.total * overhead / 1000
     return {
-        "model": cfg["model"]["name"],
-        "options": cfg["model"]["options"],
+        "model": c.model.name,
+        "options": dict(c.model.options),
         "params": count_parameters(model),
         "batch_size": batch,
         "output_frames_per_window": out_frames,

@@ -6,6 +6,8 @@ import math
 import pytest
 import torch
 
+from bench.config import resolve
+from bench.typed_config import section
 from bench.errors import ConfigError
 from bench.losses import (derivative_loss, loss_terms, motion_encoding, motion_loss, parse_operators,
                           pose_scale, position_loss)
@@ -196,8 +198,9 @@ def two_joint_circle(frames=10, omega=0.3, radius=2.0):
 
 
 def balanced_cfg(intervals=(3,), operator="cross", weight=1.0, loss="mpjpe", normalize="temporal_mean_length"):
-    return {"loss": loss, "motion_loss": {"intervals": list(intervals), "operator": operator, "weight": weight,
-                                          "normalize": normalize, "distance": "l1"}}
+    return section(resolve({"train": {"loss": loss, "motion_loss": {"intervals": list(intervals), "operator": operator,
+                                                            "weight": weight, "normalize": normalize,
+                                                            "distance": "l1"}}})["train"], "train")
 
 
 def test_balanced_reading_on_a_circle_by_hand():
@@ -255,15 +258,17 @@ def test_loss_terms_keys_weight_and_the_training_loss():
                                                                          rel=1e-5)
     for kind in ("mpjpe", "mse"):
         assert position_loss(pred, target, kind).item() == training_loss(pred, target, kind).item()
-    none = loss_terms(pred, target, {"loss": "mse", "motion_loss": {"intervals": []}})
+    none = loss_terms(pred, target, balanced_cfg((), loss="mse"))
     assert none["motion"] == none["weighted_motion"] == none["ratio"] == 0.0 and none["position"] > 0
     assert loss_terms(target, target, cfg) == {"position": 0.0, "motion": 0.0, "weighted_motion": 0.0,
                                                "ratio": 0.0}
-    assert loss_terms(pred, target, {"loss": "mpjpe"})["motion"] == 0.0  # no motion_loss section at all
+    # a partial section is not a resolved config: refused by name, never completed with restated defaults
+    with pytest.raises(ConfigError, match="config lacks train.epochs"):
+        section({"loss": "mpjpe"}, "train")
 
 
 def test_balanced_reading_is_a_config_option_and_old_ids_stay():
-    from bench.config import experiment_id, resolve
+    from bench.config import experiment_id
 
     base = {"model.name": "ugcn", "train.motion_loss.intervals": [12]}
     cfg = resolve(base, {"train.motion_loss.normalize": "temporal_mean_length"})

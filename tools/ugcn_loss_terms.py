@@ -22,6 +22,7 @@ from bench.engine.seed import seed_everything
 from bench.engine.train import make_batcher, make_loss_fn, make_optimizer
 from bench.losses import loss_terms
 from bench.registry import create_model
+from bench.typed_config import section
 
 READINGS = [("mse", "temporal_mean"), ("mpjpe", "temporal_mean"), ("mse", "temporal_mean_length"),
             ("mpjpe", "temporal_mean_length")]
@@ -39,8 +40,9 @@ def table(tag: str, pred: torch.Tensor, target: torch.Tensor) -> None:
     for op, intervals in MOTIONS:
         print(f"  {op} {intervals}")
         for loss, normalize in READINGS:
-            cfg = {"loss": loss, "motion_loss": {"intervals": intervals, "operator": op, "weight": 1.0,
-                                                 "normalize": normalize, "distance": "l1"}}
+            cfg = section(resolve({"train": {"loss": loss, "motion_loss": {
+                "intervals": intervals, "operator": op, "weight": 1.0, "normalize": normalize,
+                "distance": "l1"}}})["train"], "train")
             m, mm = loss_terms(pred, target, cfg), loss_terms(1000 * pred, 1000 * target, cfg)
             print(f"    {loss:>5} ; {normalize:<21} L_p {m['position']:9.4g}  L_m {m['motion']:9.4g}  "
                   f"ratio {m['ratio']:9.4g}  (in mm: {mm['ratio']:.4g})")

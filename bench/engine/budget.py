@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 
+from bench.typed_config import section
+
 #: Validations (curve rows) of a step budget when train.val_every is null.
 DEFAULT_VALIDATIONS = 20
 #: Fewer curve points than this and the convergence criterion says nothing (converged = null).
@@ -26,23 +28,23 @@ MIN_IMPROVEMENT_MM = 0.5
 
 def step_lr(step: int, steps: int, tc: dict) -> float:
     """Learning rate of (0-based) optimizer ``step`` of a ``steps``-step budget, before warm-up: the
-    schedule of ``tc['epochs']`` epochs compressed onto the steps (module docstring)."""
-    lr0, epochs = tc["lr"], tc["epochs"]
+    schedule of ``tc.epochs`` epochs compressed onto the steps (module docstring)."""
+    tc = section(tc, "train")
+    lr0, epochs = tc.lr, tc.epochs
     p = step / steps
-    schedule = tc.get("lr_schedule", "exponential")
-    if schedule == "step":
-        crossed = sum(1 for m in tc["lr_milestones"] if p >= m / epochs)
-        return lr0 * tc["lr_gamma"] ** crossed
-    if schedule == "cosine":
-        lr_min = tc.get("lr_min", 1e-5)
-        return lr_min + (lr0 - lr_min) * (1 + math.cos(math.pi * min(p, 1.0))) / 2
-    return lr0 * tc["lr_decay"] ** (epochs * p)
+    if tc.lr_schedule == "step":
+        crossed = sum(1 for m in tc.lr_milestones if p >= m / epochs)
+        return lr0 * tc.lr_gamma ** crossed
+    if tc.lr_schedule == "cosine":
+        return tc.lr_min + (lr0 - tc.lr_min) * (1 + math.cos(math.pi * min(p, 1.0))) / 2
+    return lr0 * tc.lr_decay ** (epochs * p)
 
 
 def step_bn_momentum(step: int, steps: int, tc: dict) -> float:
     """BatchNorm momentum of (0-based) ``step``: start * (end / start) ** (step / steps), the per-epoch
     decay (train.bn_momentum) on the progress of a step budget."""
-    start, end = tc["bn_momentum_start"], tc["bn_momentum_end"]
+    tc = section(tc, "train")
+    start, end = tc.bn_momentum_start, tc.bn_momentum_end
     return start * math.exp(-(step / steps) * math.log(start / end))
 
 
@@ -71,16 +73,16 @@ def validation_steps(total_steps: int, steps_per_pass: int, val_every: int | Non
 
 def schedule_text(tc: dict, total_steps: int, step_budget: bool) -> str:
     """One line naming the learning-rate schedule a run followed (the record's budget.schedule)."""
-    name, epochs = tc.get("lr_schedule", "exponential"), tc["epochs"]
-    shape = {"exponential": f"exponential (x{tc['lr_decay']:g} per epoch)",
-             "step": f"step (x{tc.get('lr_gamma', 0.1):g} after epochs "
-                     f"{', '.join(map(str, tc.get('lr_milestones') or []))})",
-             "cosine": f"cosine ({tc['lr']:g} -> {tc.get('lr_min', 1e-5):g})"}[name]
+    tc = section(tc, "train")
+    epochs = tc.epochs
+    shape = {"exponential": f"exponential (x{tc.lr_decay:g} per epoch)",
+             "step": f"step (x{tc.lr_gamma:g} after epochs {', '.join(map(str, tc.lr_milestones))})",
+             "cosine": f"cosine ({tc.lr:g} -> {tc.lr_min:g})"}[tc.lr_schedule]
     if step_budget:
         text = f"{shape} over {epochs} epochs compressed onto {total_steps} steps, lr set every step"
     else:
         text = f"{shape} over {epochs} epochs, lr set every epoch"
-    warm = tc.get("warmup_steps", 0)
+    warm = tc.warmup_steps
     return text + (f", linear warm-up over {warm} steps" if warm else "")
 
 

@@ -9,18 +9,21 @@ from pathlib import Path
 from bench.contract import model_contract
 from bench.data import PoseDataset, load_dataset
 from bench.errors import ConfigError
+from bench.typed_config import section
 
 _DATASETS: dict[tuple, PoseDataset] = {}
 
 
-def get_dataset(data_cfg: dict) -> PoseDataset:
-    """Load (and cache per process) the dataset named in ``data_cfg``."""
-    spec, source = data_cfg["dataset"], data_cfg["source"]
-    key = (spec, source, data_cfg["exclude_s11_directions"])
+def get_dataset(data_cfg) -> PoseDataset:
+    """Load (and cache per process) the dataset named in ``data_cfg`` (the data section of a resolved
+    config)."""
+    dc = section(data_cfg, "data")
+    spec, source = dc.dataset, dc.source
+    key = (spec, source, dc.exclude_s11_directions)
     if key not in _DATASETS:
         opts = {}
         if spec.partition(":")[0] == "h36m":
-            opts["exclude_s11_directions"] = data_cfg["exclude_s11_directions"]
+            opts["exclude_s11_directions"] = dc.exclude_s11_directions
         _DATASETS[key] = load_dataset(spec, source=source, **opts)
     return _DATASETS[key]
 
@@ -52,13 +55,14 @@ def holdout_tail(seqs: list, fraction: float) -> tuple[list, list]:
     return train, val
 
 
-def split_sequences(ds: PoseDataset, data_cfg: dict):
+def split_sequences(ds: PoseDataset, data_cfg):
     """(train, validation, test) sequences. Validation subjects are removed from training; with
     ``data.validation_fraction`` f > 0 the last fraction f of every training sequence is cut off and
     added to the validation sequences (:func:`holdout_tail`). The test sequences are never touched."""
-    train = data_cfg["train_subjects"] or ds.train_subjects
-    test = data_cfg["test_subjects"] or ds.test_subjects
-    val = data_cfg["validation_subjects"]
+    dc = section(data_cfg, "data")
+    train = dc.train_subjects or ds.train_subjects
+    test = dc.test_subjects or ds.test_subjects
+    val = dc.validation_subjects
     bad = [s for s in val if s not in train]
     if bad:
         raise ConfigError(f"data.validation_subjects {', '.join(bad)} must be training subjects "
@@ -66,10 +70,9 @@ def split_sequences(ds: PoseDataset, data_cfg: dict):
     train = [s for s in train if s not in val]
     if not train:
         raise ConfigError("no training subjects left after removing data.validation_subjects")
-    kw = dict(actions=data_cfg["actions"], downsample=data_cfg["downsample"])
-    train_actions = data_cfg.get("train_actions") or data_cfg["actions"]
-    train_kw = dict(kw, actions=train_actions)
-    fraction = data_cfg.get("validation_fraction", 0.0)
+    kw = dict(actions=dc.actions, downsample=dc.downsample)
+    train_kw = dict(kw, actions=dc.train_actions or dc.actions)
+    fraction = dc.validation_fraction
     train_seqs, tail = holdout_tail(ds.sequences(train, **train_kw), fraction)
     if fraction and not tail:
         raise ConfigError(f"data.validation_fraction={fraction:g} holds out no frame: every training take is "
@@ -89,10 +92,11 @@ def check_model_fits(model, ds: PoseDataset) -> None:
                           f"(set model.options.num_joints_in / num_joints_out)")
 
 
-def dataset_record(ds: PoseDataset, data_cfg: dict, train_seqs=None, test_seqs=None, val_seqs=None) -> dict:
+def dataset_record(ds: PoseDataset, data_cfg, train_seqs=None, test_seqs=None, val_seqs=None) -> dict:
     """What a run record says about its data: the dataset asked for and the files actually read, with
     their content hash (a record whose files changed since is not reused; tables name the data)."""
-    rec = {"name": ds.name, "spec": data_cfg["dataset"], "source": data_cfg["source"],
+    dc = section(data_cfg, "data")
+    rec = {"name": ds.name, "spec": dc.dataset, "source": dc.source,
            "source_role": ds.source_role, "source_file": os.path.basename(ds.source_file), "path": _portable(ds.path),
            "notes": ds.notes, "fingerprint": ds.fingerprint()}
     if train_seqs is not None:

@@ -25,6 +25,7 @@ from bench.data.dataset import Sequence
 from bench.engine.device import model_device
 from bench.engine.windows import flip_context, flip_pose, pad_sequence, root_relative, sequence_context
 from bench.skeleton import Skeleton
+from bench.typed_config import typed
 
 # Per-frame metric functions on (N, J, 3) arrays in millimetres -> (N,) values.
 PER_FRAME = {
@@ -36,13 +37,13 @@ PER_FRAME = {
 }
 
 
-def _accumulate(pred: np.ndarray, target: np.ndarray, seq: Sequence, ec: dict, metrics, per_frame: dict,
+def _accumulate(pred: np.ndarray, target: np.ndarray, seq: Sequence, ec, metrics, per_frame: dict,
                 groups: list, vel: list, vel_groups: list) -> None:
     """Append one sequence's per-frame errors (mm) and group labels: the one accumulation behind
     :func:`evaluate_sequences` and the reference levels, so both aggregate the same way."""
     for m in per_frame:
         per_frame[m].append(PER_FRAME[m](pred, target))
-    group = group_name(seq, ec.get("group_by", "action"))
+    group = group_name(seq, ec.group_by)
     groups.append(np.full(len(seq), group, dtype=object))
     if "mpjve" in metrics and len(seq) > 1:
         vel.append(M.mpjve_per_frame(pred, target))
@@ -207,7 +208,7 @@ def add_pixel_noise(keypoints: np.ndarray, sigma_px: float, res_w: int, rng: np.
     return (keypoints + rng.normal(0.0, sigma_px, keypoints.shape) * 2.0 / res_w).astype(np.float32)
 
 
-def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg: dict,
+def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg,
                        keypoints_layout: Skeleton, skeleton: Skeleton, metrics=None,
                        variant: dict | None = None) -> dict:
     """Metrics (mm; PCK/AUC in %) over ``sequences`` with the evaluation settings of ``cfg``
@@ -215,13 +216,13 @@ def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg: dict,
 
     Returns {metric: value, ..., "per_action": {group: {metric: value}}, "frames": n}.
     """
-    ec = cfg["eval"]
-    metrics = list(metrics or ec["metrics"])
+    ec = typed(cfg).eval
+    metrics = list(metrics or ec.metrics)
     was_training = model.training
     model.eval()
-    sigma = float(ec["noise_sigma"])
+    sigma = float(ec.noise_sigma)
     # One generator per sigma and seed: the same noise for every model tested at that sigma.
-    rng = np.random.RandomState([ec["noise_seed"], int(round(sigma * 1000))])
+    rng = np.random.RandomState([ec.noise_seed, int(round(sigma * 1000))])
     kps_perm, joint_perm = keypoints_layout.flip_permutation(), skeleton.flip_permutation()
     per_frame: dict[str, list[np.ndarray]] = {m: [] for m in metrics if m != "mpjve"}
     vel, groups, vel_groups = [], [], []
@@ -233,17 +234,17 @@ def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg: dict,
             kp = add_pixel_noise(kp, sigma, seq.res_w, rng)
         ctx = sequence_context(seq) if needs_context else None
         t0 = time.perf_counter()
-        pred = predict_sequence(model, kp, ec["flip"], kps_perm, joint_perm, ec["batch_frames"],
-                                ec.get("window_step"), ctx, ec.get("window_merge", "mean")) * 1000
+        pred = predict_sequence(model, kp, ec.flip, kps_perm, joint_perm, ec.batch_frames,
+                                ec.window_step, ctx, ec.window_merge) * 1000
         forward_s += time.perf_counter() - t0
         target = root_relative(seq.positions) * 1000
         _accumulate(pred, target, seq, ec, metrics, per_frame, groups, vel, vel_groups)
     out: dict = {"per_action": {}, "frames": int(sum(len(s) for s in sequences))}
-    if ec.get("latency"):
-        out["latency_ms_per_frame"] = window_latency_ms(model, sequences[0], ec.get("window_step"))
+    if ec.latency:
+        out["latency_ms_per_frame"] = window_latency_ms(model, sequences[0], ec.window_step)
     if was_training:
         model.train()
-    if ec.get("latency"):
+    if ec.latency:
         # Wall time of the forward passes only (flip copy and window overlap included, as evaluated).
         out["ms_per_frame"] = 1000 * forward_s / max(out["frames"], 1)
 
@@ -251,7 +252,7 @@ def evaluate_sequences(model: nn.Module, sequences: list[Sequence], cfg: dict,
     if vel:
         values["mpjve"] = np.concatenate(vel)
     out.update(aggregate(values, np.concatenate(groups), np.concatenate(vel_groups) if vel else None,
-                         ec["averaging"], out["per_action"]))
+                         ec.averaging, out["per_action"]))
     return out
 
 
@@ -287,7 +288,7 @@ def mean_training_pose(train_seqs: list[Sequence]) -> np.ndarray:
     return total / n
 
 
-def reference_levels(train_seqs: list[Sequence], test_seqs: list[Sequence], cfg: dict,
+def reference_levels(train_seqs: list[Sequence], test_seqs: list[Sequence], cfg,
                      metrics=None) -> dict[str, dict[str, float]]:
     """The error of two constant predictions on the test frames, with the same per-frame metrics, action
     groups and averaging as :func:`evaluate_sequences` (so they compare with a cell's numbers):
@@ -303,8 +304,8 @@ def reference_levels(train_seqs: list[Sequence], test_seqs: list[Sequence], cfg:
     flip and input noise do not apply (the prediction ignores the input). Nothing is skipped today; a
     metric without a per-frame function would be left out.
     """
-    ec = cfg["eval"]
-    metrics = [m for m in (metrics or ec["metrics"]) if m in PER_FRAME or m == "mpjve"]
+    ec = typed(cfg).eval
+    metrics = [m for m in (metrics or ec.metrics) if m in PER_FRAME or m == "mpjve"]
     constants = {"mean_pose": mean_training_pose(train_seqs) * 1000,
                  "zero_pose": np.zeros((test_seqs[0].positions.shape[1], 3))}
     out = {}
@@ -319,5 +320,5 @@ def reference_levels(train_seqs: list[Sequence], test_seqs: list[Sequence], cfg:
         if vel:
             values["mpjve"] = np.concatenate(vel)
         out[name] = aggregate(values, np.concatenate(groups), np.concatenate(vel_groups) if vel else None,
-                              ec["averaging"])
+                              ec.averaging)
     return out

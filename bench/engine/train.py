@@ -33,6 +33,7 @@ from bench.engine.windows import WindowBatcher
 from bench.errors import ConfigError, TrainingError
 from bench.losses import motion_loss
 from bench.skeleton import Skeleton
+from bench.typed_config import section, typed
 
 
 @dataclass
@@ -61,35 +62,37 @@ def param_groups(model: nn.Module, weight_decay: float, scope: str = "all") -> l
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
-def make_optimizer(model: nn.Module, train_cfg: dict) -> torch.optim.Optimizer:
-    name, lr = train_cfg["optimizer"], train_cfg["lr"]
-    groups = param_groups(model, train_cfg["weight_decay"], train_cfg.get("weight_decay_scope", "all"))
+def make_optimizer(model: nn.Module, train_cfg) -> torch.optim.Optimizer:
+    tc = section(train_cfg, "train")
+    name, lr = tc.optimizer, tc.lr
+    groups = param_groups(model, tc.weight_decay, tc.weight_decay_scope)
     if name == "adam":
-        return torch.optim.Adam(groups, lr=lr, amsgrad=train_cfg["amsgrad"])
+        return torch.optim.Adam(groups, lr=lr, amsgrad=tc.amsgrad)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, amsgrad=train_cfg["amsgrad"])
+        return torch.optim.AdamW(groups, lr=lr, amsgrad=tc.amsgrad)
     if name == "ranger":
         return ranger(groups, lr=lr)
     return torch.optim.SGD(groups, lr=lr, momentum=0.9)
 
 
-def cosine_lr(epoch: int, train_cfg: dict) -> float:
+def cosine_lr(epoch: int, train_cfg) -> float:
     """Learning rate at the start of (0-based) ``epoch`` of a cosine annealing from ``lr`` to ``lr_min``
     over ``epochs`` (attention TCN: 1e-3 -> 1e-5 over 80 epochs)."""
-    lr0, lr_min, epochs = train_cfg["lr"], train_cfg.get("lr_min", 1e-5), train_cfg["epochs"]
+    tc = section(train_cfg, "train")
+    lr0, lr_min, epochs = tc.lr, tc.lr_min, tc.epochs
     return lr_min + (lr0 - lr_min) * (1 + math.cos(math.pi * min(epoch, epochs) / epochs)) / 2
 
 
-def lr_factor_after(epoch: int, train_cfg: dict) -> float:
+def lr_factor_after(epoch: int, train_cfg) -> float:
     """Factor applied to the learning rate after (1-based) ``epoch``: ``lr_decay`` every epoch
     (exponential, VideoPose3D), ``lr_gamma`` after each epoch in ``lr_milestones`` (step, UGCN), or the
     ratio of consecutive cosine-annealing values (cosine, attention TCN)."""
-    schedule = train_cfg.get("lr_schedule", "exponential")
-    if schedule == "step":
-        return train_cfg["lr_gamma"] if epoch in train_cfg["lr_milestones"] else 1.0
-    if schedule == "cosine":
-        return cosine_lr(epoch, train_cfg) / cosine_lr(epoch - 1, train_cfg)
-    return train_cfg["lr_decay"]
+    tc = section(train_cfg, "train")
+    if tc.lr_schedule == "step":
+        return tc.lr_gamma if epoch in tc.lr_milestones else 1.0
+    if tc.lr_schedule == "cosine":
+        return cosine_lr(epoch, tc) / cosine_lr(epoch - 1, tc)
+    return tc.lr_decay
 
 
 def bn_momentum(epoch: int, epochs: int, start: float, end: float) -> float:
@@ -109,50 +112,50 @@ def output_frames(model: nn.Module) -> int:
     return model_contract(model).train_out_frames
 
 
-def check_training(model: nn.Module, train_cfg: dict, model_name: str = "model") -> None:
+def check_training(model: nn.Module, train_cfg, model_name: str = "model") -> None:
     """Options of the recipe that only make sense for some models (raises ConfigError)."""
-    intervals = train_cfg.get("motion_loss", {}).get("intervals") or []
+    tc = section(train_cfg, "train")
+    intervals = tc.motion_loss.intervals
     if intervals:
         t = output_frames(model)
         if max(intervals) >= t:
             raise ConfigError(f"train.motion_loss.intervals: interval {max(intervals)} needs more than "
                               f"{max(intervals)} output frames per training window, but {model_name} predicts "
                               f"{t} (a sequence-to-sequence model such as ugcn, or a shorter interval)")
-    if train_cfg.get("lr_schedule") == "step" and not train_cfg.get("lr_milestones"):
+    if tc.lr_schedule == "step" and not tc.lr_milestones:
         raise ConfigError("train.lr_schedule=step needs train.lr_milestones (epochs after which lr is "
                           "multiplied by train.lr_gamma)")
 
 
-def make_loss_fn(train_cfg: dict):
+def make_loss_fn(train_cfg):
     """The loss of one predicted pose sequence: L_p (``train.loss``) + lambda L_m (UGCN Eq. 6) when
     ``train.motion_loss.intervals`` is not empty."""
-    kind = train_cfg["loss"]
-    ml = train_cfg.get("motion_loss") or {}
-    intervals = ml.get("intervals") or []
+    tc = section(train_cfg, "train")
+    kind, ml = tc.loss, tc.motion_loss
+    intervals = ml.intervals
 
     def loss_fn(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         loss = training_loss(p, t, kind)
-        if intervals and ml["weight"] > 0:
-            loss = loss + ml["weight"] * motion_loss(p, t, intervals, ml["operator"], ml["normalize"],
-                                                     ml["distance"])
+        if intervals and ml.weight > 0:
+            loss = loss + ml.weight * motion_loss(p, t, intervals, ml.operator, ml.normalize, ml.distance)
         return loss
 
     return loss_fn
 
 
 def make_batcher(model: nn.Module, seqs: list[Sequence], keypoints_layout: Skeleton, skeleton: Skeleton,
-                 tc: dict) -> WindowBatcher:
+                 tc) -> WindowBatcher:
     """Training windows for ``model``: convolutional models get receptive-field windows with
     ``train_out_frames`` outputs; sequence-to-sequence models (``output_mode == 'seq2seq'``) get every
     T-frame window (stride 1 before ``train.window_stride``) with all T frames as targets."""
-    c = model_contract(model)
+    c, tc = model_contract(model), section(tc, "train")
     if c.seq2seq:
-        return WindowBatcher(seqs, 1, 0, keypoints_layout, skeleton, tc["batch_size"],
-                             out_frames=c.train_out_frames, flip=tc["flip"], window_stride=tc["window_stride"],
+        return WindowBatcher(seqs, 1, 0, keypoints_layout, skeleton, tc.batch_size,
+                             out_frames=c.train_out_frames, flip=tc.flip, window_stride=tc.window_stride,
                              step=1, context=c.needs_context)
     return WindowBatcher(seqs, c.receptive_field, c.causal_shift, keypoints_layout, skeleton,
-                         tc["batch_size"], out_frames=c.train_out_frames, flip=tc["flip"],
-                         window_stride=tc["window_stride"], context=c.needs_context)
+                         tc.batch_size, out_frames=c.train_out_frames, flip=tc.flip,
+                         window_stride=tc.window_stride, context=c.needs_context)
 
 
 def model_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor | None,
@@ -223,17 +226,17 @@ def _keep_rng(fn):
             torch.cuda.set_rng_state(cuda)
 
 
-def loss_terms_probe(tc: dict):
-    """``bench.losses.loss_terms(pred, target, train_cfg) -> {term: value}`` when the recipe has a motion
-    loss (``train.motion_loss.intervals``) and bench.losses provides it; else None."""
-    if not (tc.get("motion_loss") or {}).get("intervals"):
+def loss_terms_probe(tc):
+    """``bench.losses.loss_terms`` when the recipe has a motion loss (``train.motion_loss.intervals``);
+    else None."""
+    if not section(tc, "train").motion_loss.intervals:
         return None
-    import bench.losses
+    from bench.losses import loss_terms
 
-    return getattr(bench.losses, "loss_terms", None)
+    return loss_terms
 
 
-def probe_loss_terms(fn, model: nn.Module, batch: tuple, tc: dict) -> dict:
+def probe_loss_terms(fn, model: nn.Module, batch: tuple, tc) -> dict:
     """``fn``'s loss terms of one batch (x, y, context) predicted by ``model`` in eval mode without
     gradients; the model's mode and the random state are restored."""
     x, y, c = batch
@@ -274,27 +277,28 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
                                      warmup_factor)
     from bench.engine.evaluate import evaluate_sequences
 
-    tc = cfg["train"]
+    cfg = typed(cfg)
+    tc = cfg.train
     rank, world_size = distributed.active()
-    contract = model_contract(model, cfg["model"]["name"])
-    check_training(model, tc, cfg["model"]["name"])
+    contract = model_contract(model, cfg.model.name)
+    check_training(model, tc, cfg.model.name)
     loss_fn = make_loss_fn(tc)
     batcher = make_batcher(model, train_seqs, keypoints_layout, skeleton, tc)
     if batcher.num_windows < 2:
         raise ConfigError(f"only {batcher.num_windows} training window(s) after data.actions / "
-                          f"data.train_actions, data.downsample and train.window_stride={tc['window_stride']}: "
+                          f"data.train_actions, data.downsample and train.window_stride={tc.window_stride}: "
                           f"a batch needs at least 2 (BatchNorm); select more data or a smaller stride")
     opt = make_optimizer(model, tc)
-    rng = np.random.RandomState(cfg["seed"])
+    rng = np.random.RandomState(cfg.seed)
     result = TrainResult(num_windows=batcher.num_windows)
     best = math.inf
-    epochs = tc["epochs"]
+    epochs = tc.epochs
     steps_per_pass = len(batcher)
-    step_budget = tc.get("steps") is not None
-    total_steps = tc["steps"] if step_budget else epochs * steps_per_pass
-    warmup = tc.get("warmup_steps", 0)
-    per_pass_rows = not step_budget and tc.get("val_every") is None  # today's one row per epoch
-    rows_at = validation_steps(total_steps, steps_per_pass, tc.get("val_every"), step_budget)
+    step_budget = tc.steps is not None
+    total_steps = tc.steps if step_budget else epochs * steps_per_pass
+    warmup = tc.warmup_steps
+    per_pass_rows = not step_budget and tc.val_every is None  # today's one row per epoch
+    rows_at = validation_steps(total_steps, steps_per_pass, tc.val_every, step_budget)
     probe = loss_terms_probe(tc) if rank == 0 else None
     probe_batch = None
     max_norm = contract.apply_max_norm
@@ -313,8 +317,7 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
     while step < total_steps:
         epoch += 1
         if not step_budget:
-            contract.set_bn_momentum(bn_momentum(epoch - 1, epochs, tc["bn_momentum_start"],
-                                                 tc["bn_momentum_end"]))
+            contract.set_bn_momentum(bn_momentum(epoch - 1, epochs, tc.bn_momentum_start, tc.bn_momentum_end))
         model.train()
         tb = time.perf_counter()
         for batch_i, (x, y, *ctx) in enumerate(batcher.batches(rng), 1):
@@ -342,8 +345,8 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
                 loss.backward()
             if loss is not None:
                 check_loss(loss, epoch, batch_i, opt.param_groups[0]["lr"])
-            if tc["grad_clip"] > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), tc["grad_clip"])
+            if tc.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
             if max_norm is not None:
                 max_norm()
@@ -372,7 +375,7 @@ def train_model(model: nn.Module, cfg: dict, train_seqs: list[Sequence], val_seq
                     val = _keep_rng(lambda: evaluate_sequences(model, val_seqs, cfg, keypoints_layout, skeleton,
                                                                metrics=("mpjpe",), variant={}))
                     row["val_mpjpe"] = val["mpjpe"]
-                    if cfg["eval"]["epoch"] == "best" and val["mpjpe"] < best:
+                    if cfg.eval.epoch == "best" and val["mpjpe"] < best:
                         best = val["mpjpe"]
                         result.best_epoch = None if step_budget else epoch
                         result.best_step = step

@@ -48,8 +48,9 @@ def train(tiny_data, cfg, val=False):
 # --- the schedule compressed onto a step budget -----------------------------------------------------
 
 def test_compressed_schedules_by_hand():
-    tc = {"lr": 1e-3, "epochs": 10, "lr_decay": 0.5, "lr_schedule": "exponential",
-          "bn_momentum_start": 0.1, "bn_momentum_end": 0.001}
+    # A resolved train section: the schedule reads every key it needs from it, no default of its own.
+    tc = resolve({"train": {"lr": 1e-3, "epochs": 10, "lr_decay": 0.5, "lr_schedule": "exponential",
+                            "bn_momentum_start": 0.1, "bn_momentum_end": 0.001}})["train"]
     assert step_lr(0, 100, tc) == pytest.approx(1e-3)
     assert step_lr(20, 100, tc) == pytest.approx(1e-3 * 0.5 ** 2)  # 2 of the 10 epochs done
     assert step_lr(25, 100, tc) == pytest.approx(1e-3 * 0.5 ** 2.5)
@@ -266,7 +267,7 @@ def test_loss_terms_recorded_at_start_and_end(tiny_data, tmp_path, monkeypatch):
     def fake_terms(pred, target, train_cfg):
         seen.append(pred.requires_grad)
         d = float(torch.norm(pred - target, dim=-1).mean())
-        return {"position": d, "motion": 2 * d, "motion_weighted": 2 * d * train_cfg["motion_loss"]["weight"]}
+        return {"position": d, "motion": 2 * d, "motion_weighted": 2 * d * train_cfg.motion_loss.weight}
 
     monkeypatch.setattr(bench.losses, "loss_terms", fake_terms, raising=False)
     cfg = resolve({"data.dataset": f"standin:{tiny_data}", "model.name": "ugcn", "model.options.frames": 16,
@@ -279,12 +280,11 @@ def test_loss_terms_recorded_at_start_and_end(tiny_data, tmp_path, monkeypatch):
     assert set(terms) == {"start", "end"} and set(terms["start"]) == {"position", "motion", "motion_weighted"}
     assert terms["start"] != terms["end"] and seen == [False, False]
     assert rec["budget"]["steps"] == 2
-    monkeypatch.undo()
-    if hasattr(bench.losses, "loss_terms"):  # the real one: position and motion terms, weighted
-        real = run_experiment(cfg, runs_dir=tmp_path / "real")["loss_terms"]
-        assert real["start"]["position"] > 0 and real["end"]["motion"] >= 0
-    monkeypatch.delattr(bench.losses, "loss_terms", raising=False)
-    assert "loss_terms" not in run_experiment(cfg, runs_dir=tmp_path / "b")
+    monkeypatch.undo()  # the real one: position and motion terms, weighted
+    real = run_experiment(cfg, runs_dir=tmp_path / "real")["loss_terms"]
+    assert real["start"]["position"] > 0 and real["end"]["motion"] >= 0
+    no_motion = dict(cfg, train=dict(cfg["train"], motion_loss=dict(cfg["train"]["motion_loss"], intervals=[])))
+    assert "loss_terms" not in run_experiment(no_motion, runs_dir=tmp_path / "b")
 
 
 def test_bench_eval_prints_the_records_reference_levels(tiny_data, tmp_path, monkeypatch, capsys):

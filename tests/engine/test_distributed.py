@@ -75,6 +75,7 @@ def test_processes_key_keeps_old_ids_and_separates_ddp_runs():
 GRAD_SCRIPT = textwrap.dedent("""
     import sys, torch
     from torch import nn
+    from bench.config import resolve
     from bench.engine import distributed
     from bench.engine.train import _distributed_backward, make_loss_fn
 
@@ -96,7 +97,7 @@ GRAD_SCRIPT = textwrap.dedent("""
     for n in (7, 3, 1, 8):
         g = torch.Generator().manual_seed(n)
         x, y = torch.randn(n, 3, 17, 2, generator=g), torch.randn(n, 1, 17, 3, generator=g)
-        _distributed_backward(model, opt, x, y, None, make_loss_fn({"loss": "mpjpe"}), rank, world)
+        _distributed_backward(model, opt, x, y, None, make_loss_fn(resolve({})["train"]), rank, world)
         out[n] = {k: None if p.grad is None else p.grad.clone() for k, p in model.named_parameters()}
     torch.save(out, f"{sys.argv[1]}/grads{rank}.pt")
     distributed.shutdown()
@@ -127,7 +128,7 @@ def test_averaged_gradient_equals_the_full_batch_gradient(tmp_path):
 
     torch.manual_seed(0)
     model = Tiny()
-    loss_fn = make_loss_fn({"loss": "mpjpe"})
+    loss_fn = make_loss_fn(resolve({})["train"])
     for n in (7, 3, 1, 8):
         g = torch.Generator().manual_seed(n)
         x, y = torch.randn(n, 3, 17, 2, generator=g), torch.randn(n, 1, 17, 3, generator=g)

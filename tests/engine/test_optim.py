@@ -55,7 +55,7 @@ def test_ranger_from_config_reduces_a_quadratic():
 
 
 def test_cosine_schedule_runs_from_lr_to_lr_min():
-    tc = {"lr_schedule": "cosine", "lr": 1e-3, "lr_min": 1e-5, "epochs": 80}
+    tc = resolve({"train": {"lr_schedule": "cosine", "lr": 1e-3, "lr_min": 1e-5, "epochs": 80}})["train"]
     assert cosine_lr(0, tc) == pytest.approx(1e-3)
     assert cosine_lr(40, tc) == pytest.approx((1e-3 + 1e-5) / 2)
     assert cosine_lr(80, tc) == pytest.approx(1e-5)

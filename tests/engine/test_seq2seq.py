@@ -128,12 +128,12 @@ def test_make_batcher_and_model_loss_for_dgnet():
     torch.manual_seed(0)
     model = create_model("dgnet", channels=8, blocks=1)
     seqs = [coded_sequence(n, i + 1) for i, n in enumerate(LENGTHS)]
-    tc = {"batch_size": 4, "flip": True, "window_stride": 1}
+    tc = resolve({"train": {"batch_size": 4, "flip": True, "window_stride": 1}})["train"]
     b = make_batcher(model, seqs, H36M_17, H36M_17, tc)
     assert b.num_windows == 2 * 12 and b.in_len == 4 and b.out_frames == 4 and b.contexts is None
     x, y = next(b.batches(np.random.RandomState(0)))
     model.eval()
-    loss, pred = model_loss(model, x, y, None, make_loss_fn({"loss": "mpjpe"}))
+    loss, pred = model_loss(model, x, y, None, make_loss_fn(tc))
     ref, ref_pred = model.loss_terms(x, y, lambda p, t: training_loss(p, t, "mpjpe"))
     assert torch.allclose(loss, ref) and torch.allclose(pred, ref_pred)
     balanced = create_model("dgnet", channels=8, blocks=1, balanced_coordinates="predicted")

@@ -86,29 +86,31 @@ def test_windows_per_forward_do_not_grow_with_the_sequence(merge):
 
 
 def test_step_schedule_and_exponential_schedule():
-    step = {"lr_schedule": "step", "lr_milestones": [80, 90, 100], "lr_gamma": 0.1, "lr_decay": 0.95}
+    step = resolve({"train": {"lr_schedule": "step", "lr_milestones": [80, 90, 100], "lr_gamma": 0.1,
+                             "lr_decay": 0.95}})["train"]
     lr = 1e-2
     for epoch in range(1, 111):
         lr *= lr_factor_after(epoch, step)
     assert lr == pytest.approx(1e-5)
     assert lr_factor_after(79, step) == 1.0 and lr_factor_after(80, step) == 0.1
-    assert lr_factor_after(3, {"lr_schedule": "exponential", "lr_decay": 0.95}) == 0.95
+    assert lr_factor_after(3, dict(step, lr_schedule="exponential")) == 0.95
     model = create_model("videopose3d", receptive_field=3, channels=8)
     with pytest.raises(ConfigError, match="needs train.lr_milestones"):
-        check_training(model, {"lr_schedule": "step", "lr_milestones": []})
+        check_training(model, dict(step, lr_milestones=[]))
     with pytest.raises(ConfigError, match="increasing list"):
         resolve({"train.lr_milestones": [90, 80]})
 
 
 def test_weight_decay_on_convolutions_only():
     model = create_model("ugcn", widths=[4, 4, 4, 4, 4], merge_channels=4)
-    opt = make_optimizer(model, {"optimizer": "adam", "lr": 1e-3, "amsgrad": False, "weight_decay": 1e-5,
-                                 "weight_decay_scope": "conv"})
+    opt = make_optimizer(model, resolve({"train": {"optimizer": "adam", "lr": 1e-3, "amsgrad": False,
+                                                     "weight_decay": 1e-5, "weight_decay_scope": "conv"}})["train"])
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
     convs = [m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)]
     assert decayed == {id(m.weight) for m in convs}
     assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
-    opt_all = make_optimizer(model, {"optimizer": "adam", "lr": 1e-3, "amsgrad": False, "weight_decay": 1e-5})
+    opt_all = make_optimizer(model, resolve({"train": {"optimizer": "adam", "lr": 1e-3, "amsgrad": False,
+                                                         "weight_decay": 1e-5}})["train"])
     assert len(opt_all.param_groups) == 1 and opt_all.param_groups[0]["weight_decay"] == 1e-5
 
 
@@ -116,8 +118,8 @@ def test_loss_fn_adds_the_motion_term():
     torch.manual_seed(0)
     y = torch.randn(2, 16, J, 3)
     p = y + 0.1 * torch.randn_like(y)
-    tc = {"loss": "mse", "motion_loss": {"intervals": [4, 8], "operator": "cross", "weight": 0.5,
-                                         "normalize": "temporal_mean", "distance": "l1"}}
+    tc = resolve({"train": {"loss": "mse", "motion_loss": {"intervals": [4, 8], "operator": "cross", "weight": 0.5,
+                                                           "normalize": "temporal_mean", "distance": "l1"}}})["train"]
     expected = training_loss(p, y, "mse") + 0.5 * motion_loss(p, y, [4, 8], "cross")
     assert make_loss_fn(tc)(p, y).item() == pytest.approx(expected.item(), rel=1e-6)
     tc["motion_loss"]["intervals"] = []
@@ -125,11 +127,11 @@ def test_loss_fn_adds_the_motion_term():
 
 
 def test_motion_loss_needs_enough_output_frames():
-    tc = {"motion_loss": {"intervals": [12]}}
+    tc = resolve({"train.motion_loss.intervals": [12]})["train"]
     check_training(create_model("ugcn", frames=16, down_up_pairs=2, widths=[4] * 5, merge_channels=4), tc)
     with pytest.raises(ConfigError, match="interval 16 needs more than 16 output frames.*predicts 16"):
         check_training(create_model("ugcn", frames=16, down_up_pairs=2, widths=[4] * 5, merge_channels=4),
-                       {"motion_loss": {"intervals": [4, 16]}}, "ugcn")
+                       resolve({"train.motion_loss.intervals": [4, 16]})["train"], "ugcn")
     with pytest.raises(ConfigError, match="videopose3d predicts 1"):
         check_training(create_model("videopose3d", receptive_field=27), tc, "videopose3d")
 
