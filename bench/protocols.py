@@ -97,7 +97,7 @@ class Protocol:
         cells = [{**c, **g} for c in explicit for g in product] + [dict(c) for c in self.extra_cells]
         only = settings.get("only")
         if only is not None:
-            cells = [c for c in cells if any(cell_matches(c, sel) for sel in only)]
+            cells = [c for c in cells if any(selected_by(c, sel) for sel in only)]
         return cells
 
     def scale_settings(self, scale: str) -> dict[str, Any]:
@@ -135,7 +135,7 @@ class Protocol:
 CELL_LABEL = "label"
 
 
-def cell_matches(cell: dict[str, Any], selector: dict[str, Any]) -> bool:
+def selected_by(cell: dict[str, Any], selector: dict[str, Any]) -> bool:
     """A cell matches a scale's ``only`` selector when every key of the selector has that value in the cell
     (a key the cell does not set never matches); the empty selector ``{}`` is the base cell (no overrides)."""
     if not selector:
@@ -252,7 +252,7 @@ def parse_protocol(raw: dict, name: str, where: str) -> Protocol:
             every = Protocol(name=name, title="", grid={k: v for k, v in grid.items() if isinstance(v, list)},
                              cells=cells, extra_cells=extra).cell_overrides()
             for i, sel in enumerate(only):
-                if not any(cell_matches(c, sel) for c in every):
+                if not any(selected_by(c, sel) for c in every):
                     raise ConfigError(f"{where}: scales.{s}.only[{i}] = {sel} matches no cell of the protocol")
         per_model = ov.get("per_model") or {}
         if not isinstance(per_model, dict) or not all(isinstance(v, dict) for v in per_model.values()):

@@ -299,7 +299,7 @@ def has_path(config: dict, dotted: str) -> bool:
     return has_dotted(config, dotted, flat_key=True)
 
 
-def cell_matches(cell: dict, config: dict) -> bool:
+def reported_cell_matches(cell: dict, config: dict) -> bool:
     for k, v in cell["key"].items():
         got = get_path(config, k)
         if got is _MISSING or not same_value(got, v):
@@ -315,6 +315,6 @@ def match_cell(reported_table: ReportedTable | None, config: dict) -> dict | Non
         return None
     best, best_n = None, -1
     for cell in reported_table.cells:
-        if len(cell["key"]) > best_n and cell_matches(cell, config):
+        if len(cell["key"]) > best_n and reported_cell_matches(cell, config):
             best, best_n = cell, len(cell["key"])
     return best
