@@ -151,21 +151,21 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        c = typed(cfg)
-        seed_everything(c.seed)
-        dev = training_device(device or c.train.device)
-        ds = get_dataset(c.data)
-        train_seqs, _, _ = split_sequences(ds, c.data)
-        model = create_model(c.model.name, **c.model.options)
-        contract = model_contract(model, c.model.name)
+        exp = typed(cfg)
+        seed_everything(exp.seed)
+        dev = training_device(device or exp.train.device)
+        ds = get_dataset(exp.data)
+        train_seqs, _, _ = split_sequences(ds, exp.data)
+        model = create_model(exp.model.name, **exp.model.options)
+        contract = model_contract(model, exp.model.name)
         check_model_fits(model, ds)
         model.to(dev).train()
-        tc = c.train
+        tc = exp.train
         loss_fn = make_loss_fn(tc)
         batcher = make_batcher(model, train_seqs, ds.keypoints_layout, ds.skeleton, tc)
         opt = make_optimizer(model, tc)
         max_norm = contract.apply_max_norm
-        batches = _loop_batches(batcher, np.random.RandomState(c.seed))
+        batches = _loop_batches(batcher, np.random.RandomState(exp.seed))
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
         def draw():
@@ -243,8 +243,8 @@ def profile_training(cfg: dict, steps: int = 20, warmup: int = 3, device: str | 
     compute_floor = flops_step / (peak["gflops"] * 1e9) * 1000 if peak["gflops"] else None
     overhead_floor = counter.total * overhead / 1000
     return {
-        "model": c.model.name,
-        "options": dict(c.model.options),
+        "model": exp.model.name,
+        "options": dict(exp.model.options),
         "params": count_parameters(model),
         "batch_size": batch,
         "output_frames_per_window": out_frames,
