@@ -295,9 +295,9 @@ def cmd_cost(args) -> int:
 
     names = list_protocols() if args.protocol == "all" else [args.protocol]
     times = measured_times(Path(args.runs_dir))
-    total = 0.0
+    total, priced = 0.0, set()  # a job several protocols plan is trained, and priced, once
     for name in names:
-        cost = estimate(name, args.scale, Path(args.runs_dir), times)
+        cost = estimate(name, args.scale, Path(args.runs_dir), times, priced)
         total += cost.seconds
         _print(cost.line())
     if len(names) > 1:

@@ -82,6 +82,7 @@ class Cost:
     jobs: int
     measured_jobs: int = 0
     similar_jobs: int = 0  # of measured_jobs, priced by similar runs (no run of the exact recipe)
+    shared_jobs: int = 0  # planned by a protocol priced before (same experiment id): trained once, priced there
     seconds: float = 0.0
     unmeasured: list[str] = field(default_factory=list)  # labels of jobs whose recipe never ran
 
@@ -93,12 +94,17 @@ class Cost:
         est = f"{self.cpu_hours:.2f} CPU h over {self.measured_jobs} measured job(s)"
         if self.similar_jobs:
             est += f" ({self.similar_jobs} priced by similar runs)"
-        rest = f"; {len(self.unmeasured)} job(s) not measured" if self.unmeasured else ""
+        rest = f"; {self.shared_jobs} shared with a protocol above (not counted again)" if self.shared_jobs else ""
+        rest += f"; {len(self.unmeasured)} job(s) not measured" if self.unmeasured else ""
         return f"{self.protocol} @ {self.scale}: {self.jobs} job(s), {est}{rest}"
 
 
-def estimate(protocol_name: str, scale: str, runs_dir: Path, times: dict[str, list[float]] | None = None) -> Cost:
-    """The cost of ``protocol_name`` at ``scale`` from the records of the same recipes under ``runs_dir``."""
+def estimate(protocol_name: str, scale: str, runs_dir: Path, times: dict[str, list[float]] | None = None,
+             priced: set[str] | None = None) -> Cost:
+    """The cost of ``protocol_name`` at ``scale`` from the records of the same recipes under ``runs_dir``.
+    ``priced``: ids of jobs already priced for other protocols of the same sweep; a sweep trains an
+    experiment once however many protocols plan it (bench.sweep.reuse_record), so those cost nothing here.
+    The ids of this plan are added to it."""
     from bench.planning import plan
     from bench.protocols import load_protocol
 
@@ -106,6 +112,11 @@ def estimate(protocol_name: str, scale: str, runs_dir: Path, times: dict[str, li
     jobs = plan(load_protocol(protocol_name), scale, runs_dir=runs_dir)
     cost = Cost(protocol_name, scale, len(jobs))
     for job in jobs:
+        if priced is not None:
+            if job.id in priced:
+                cost.shared_jobs += 1
+                continue
+            priced.add(job.id)
         if job.cfg["run"]["kind"] != "train":
             cost.unmeasured.append(f"{job.label} (profile cell)")
             continue

@@ -195,7 +195,7 @@ def plan(protocol: Protocol, scale: str, seeds: int | None = None, overrides: di
     overrides = overrides or {}
     validate_partial(overrides, "--set")  # a bad --set value is the command line's, not the protocol's
     _check_overrides(protocol, overrides)
-    scale_ov, paper_ov = protocol.scale_config(scale), protocol.scale_config("paper")
+    scale_ov = protocol.scale_config(scale)
     n_seeds = protocol.scale_seeds(scale)
     if seeds is not None:
         if seeds < 1:
@@ -263,7 +263,7 @@ def left_out_cells(protocol: Protocol, scale: str, overrides: dict | None = None
     except (BenchError, OSError):
         return []
     kept_ids = {json.dumps(c, sort_keys=True, default=str) for c in kept}
-    scale_ov, variants, out = protocol.scale_config(scale), protocol.variant_overrides(), []
+    variants, out = protocol.variant_overrides(), []
     for cell in full:
         if json.dumps(cell, sort_keys=True, default=str) in kept_ids:
             continue

@@ -18,6 +18,7 @@ import dataclasses
 from typing import Any, Union
 
 from bench.config import SCHEMA, SECTIONS
+from bench.dotted import set_dotted
 from bench.errors import ConfigError
 
 #: The one leaf that is not in SCHEMA: the model's options, completed from the registry.
@@ -28,11 +29,7 @@ def _tree() -> dict:
     """SCHEMA's dotted keys as a nested {name: subtree | dotted key} mapping, in schema order."""
     root: dict = {}
     for key in list(SCHEMA) + [OPTIONS_KEY]:
-        node = root
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = key
+        set_dotted(root, key, key)
     return root
 
 
@@ -117,7 +114,3 @@ def section(part, name: str):
         return part
     return _build(cls, part, name)
 
-
-def as_dict(cfg) -> dict:
-    """The serialised (nested dict) form of a typed config or section."""
-    return dataclasses.asdict(cfg)

@@ -1,6 +1,7 @@
 """Experiment ids stay put: every committed run record's id is recomputed from the config it stores, and
 the quick plans of protocols with committed records still name those records (a refactor of the config
 that moved an id would orphan every committed result)."""
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,26 +10,25 @@ import pytest
 from bench.config import complete, experiment_id, resolve
 from bench.planning import plan
 from bench.protocols import load_protocol
-from bench.typed_config import ExperimentConfig, as_dict, typed
+from bench.typed_config import ExperimentConfig, typed
 
 RUNS = Path(__file__).resolve().parents[1] / "results" / "runs"
 RECORDS = sorted(RUNS.glob("*/quick/*.json"))
 
 
-@pytest.mark.skipif(not RECORDS, reason="no committed quick records")
 def test_committed_records_keep_their_ids():
+    assert RECORDS, f"no committed quick records under {RUNS}"  # they are part of the source tree
     for path in RECORDS:
         rec = json.loads(path.read_text())
         cfg = complete(rec["config"])
         assert experiment_id(cfg, rec["variants"]) == rec["id"] == path.stem, path
-        assert as_dict(typed(cfg)) == cfg  # the typed view round-trips the stored config exactly
+        assert dataclasses.asdict(typed(cfg)) == cfg  # the typed view round-trips the stored config exactly
 
 
 @pytest.mark.parametrize("name", ["videopose3d.receptive_field", "dgnet.graph"])
 def test_quick_plans_name_the_committed_records(name):
     committed = {p.stem for p in (RUNS / name / "quick").glob("*.json")}
-    if not committed:
-        pytest.skip(f"no committed records of {name}")
+    assert len(committed) == 9, f"{name}: 3 cells x 3 seeds committed"
     planned = {j.id for j in plan(load_protocol(name), "quick")}
     assert committed <= planned, sorted(committed - planned)
 

@@ -45,3 +45,18 @@ def test_unreadable_and_profile_records_are_skipped(tmp_path):
     (tmp_path / "p" / "quick" / "prof.json").write_text(json.dumps({"config": {"run": {"kind": "profile"}},
                                                                     "wall_time_s": 3}))
     assert measured_times(tmp_path) == {}
+
+
+def test_jobs_shared_by_two_protocols_are_priced_once(tmp_path):
+    # models.size_vs_error plans exactly models.compare's quick experiments (the sweep copies the records)
+    jobs = plan(load_protocol("models.compare"), "quick", runs_dir=tmp_path)
+    for job in jobs:
+        write(tmp_path, "models.compare", job, 100.0, job.cfg["seed"])
+    times, priced = measured_times(tmp_path), set()
+    first = estimate("models.compare", "quick", tmp_path, times, priced)
+    second = estimate("models.size_vs_error", "quick", tmp_path, times, priced)
+    assert first.seconds == 100.0 * len(jobs) and first.shared_jobs == 0
+    assert second.seconds == 0.0 and second.shared_jobs == second.jobs == len(jobs)
+    assert "shared with a protocol above" in second.line()
+    alone = estimate("models.size_vs_error", "quick", tmp_path, times)  # priced on its own: full cost
+    assert alone.seconds == first.seconds

@@ -140,10 +140,6 @@ def validate_all(root: str | Path = REPORTED_DIR) -> dict[str, dict]:
     return {paper: load_reported(paper, root) for paper in list_reported(root)}
 
 
-def _unknown(obj: dict, allowed: set, where: str) -> None:
-    check_keys(obj, allowed, where, error=DataError)
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -158,7 +154,7 @@ def parse_reported(raw: Any, paper: str, where: str) -> dict:
     """Validate a loaded reported-numbers document (see the module docstring for the schema)."""
     if not isinstance(raw, dict):
         raise DataError(f"{where}: expected a mapping at the top level")
-    _unknown(raw, _TOP_KEYS, where)
+    check_keys(raw, _TOP_KEYS, where, error=DataError)
     if raw.get("schema") != SCHEMA:
         raise DataError(f"{where}: 'schema' must be {SCHEMA}, got {raw.get('schema')!r}")
     if raw.get("paper") != paper:
@@ -180,7 +176,7 @@ def _parse_table(t: Any, paper: str, name: str, where: str, raw: dict) -> Report
     tw = f"{where}: tables.{name}"
     if not isinstance(t, dict):
         raise DataError(f"{tw}: expected a mapping")
-    _unknown(t, _TABLE_KEYS, tw)
+    check_keys(t, _TABLE_KEYS, tw, error=DataError)
     if not isinstance(t.get("title"), str) or not t["title"].strip():
         raise DataError(f"{tw}: missing 'title' (the paper's caption)")
     for k in ("section", "location", "notes"):
@@ -189,7 +185,7 @@ def _parse_table(t: Any, paper: str, name: str, where: str, raw: dict) -> Report
     proto = t.get("protocol")
     if not isinstance(proto, dict):
         raise DataError(f"{tw}: missing 'protocol' mapping (dataset, source, metric, ...)")
-    _unknown(proto, _PROTOCOL_KEYS, f"{tw}.protocol")
+    check_keys(proto, _PROTOCOL_KEYS, f"{tw}.protocol", error=DataError)
     for k in _PROTOCOL_REQUIRED:
         if proto.get(k) in (None, ""):
             raise DataError(f"{tw}.protocol: missing {k!r}")
@@ -220,7 +216,7 @@ def _parse_cell(c: Any, cw: str) -> dict:
     key = c.get("key")
     if isinstance(key, dict) and key:
         cw = f"{cw} ({_key_text(key)})"
-    _unknown(c, _CELL_KEYS, cw)
+    check_keys(c, _CELL_KEYS, cw, error=DataError)
     if not isinstance(key, dict) or not key:
         raise DataError(f"{cw}: 'key' must be a non-empty mapping of dotted config keys to values")
     for k, v in key.items():
